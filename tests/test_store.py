@@ -1,0 +1,267 @@
+import h5py
+import numpy as np
+import pytest
+
+from brainlens import store
+from brainlens.store import StoreError
+
+
+def _arrays(n_images=12, repeats=3, n_voxels=7, n_sessions=3, seed=0):
+    rng = np.random.default_rng(seed)
+    trial_image = np.tile(np.arange(n_images), repeats)
+    rng.shuffle(trial_image)
+    n_trials = trial_image.size
+    return dict(
+        images=rng.integers(0, 256, (n_images, 8, 8, 3), dtype=np.uint8),
+        betas=rng.normal(size=(n_trials, n_voxels)).astype(np.float32),
+        trial_image=trial_image,
+        trial_session=np.repeat(np.arange(n_sessions), n_trials // n_sessions).astype(np.int32),
+        split=np.array([2, 2, 1] + [0] * (n_images - 3), dtype=np.int8),
+        roi=np.array([0, 1, 1, 2, 2, 2, 0][:n_voxels], dtype=np.int16),
+        roi_names=["", "FFA-1", "PPA"],
+        vertex=np.arange(n_voxels) * 3,
+        space="fsaverage5",
+        ncsnr=np.linspace(0.1, 1.0, n_voxels).astype(np.float32),
+        captions=[f"image {i}" for i in range(n_images)],
+        dataset="test",
+        subject="1",
+    )
+
+
+@pytest.fixture
+def arrays():
+    return _arrays()
+
+
+@pytest.fixture
+def path(tmp_path, arrays):
+    return store.write(tmp_path / "sub.h5", beta_dtype="float32", **arrays)
+
+
+def test_roundtrip_and_lazy_access(path, arrays):
+    with store.open_store(path) as s:
+        assert s.n_images == 12 and s.n_trials == 36 and s.n_voxels == 7
+        assert s.image_shape == (8, 8, 3)
+        np.testing.assert_array_equal(s.images_at([5, 0, 5]), arrays["images"][[5, 0, 5]])
+        np.testing.assert_array_equal(s.images_at(3), arrays["images"][3])
+        np.testing.assert_array_equal(s.betas_at([30, 2, 3], voxels=np.array([6, 1])), arrays["betas"][[30, 2, 3]][:, [6, 1]])
+        np.testing.assert_array_equal(s.trial_image, arrays["trial_image"])
+        np.testing.assert_array_equal(s.split, arrays["split"])
+        np.testing.assert_allclose(s.ncsnr, arrays["ncsnr"])
+        assert s.captions[4] == "image 4"
+        assert s.space == "fsaverage5"
+        info = s.info()
+        assert info["regions"] == {"FFA-1": 2, "PPA": 3}
+        assert info["split_images"] == {"train": 9, "val": 1, "test": 2}
+        assert info["repeats_per_image"]["min"] == 3
+        assert info["version"] == store.SCHEMA_VERSION
+
+
+def test_float16_betas_by_default(tmp_path, arrays):
+    path = store.write(tmp_path / "f16.h5", **arrays)
+    with store.open_store(path) as s:
+        assert s.file["betas"].dtype == np.float16
+        np.testing.assert_allclose(s.betas_at(np.arange(36)), arrays["betas"], atol=2e-3)
+
+
+def test_region_lookup_and_sets(tmp_path, arrays):
+    halves = (np.array([0, 0, 0, 1, 2, 1, 0], dtype=np.int16), ["", "PPA-anterior", "PPA-posterior"])
+    path = store.write(tmp_path / "sets.h5", roi_sets={"halves": halves}, **arrays)
+    with store.open_store(path) as s:
+        np.testing.assert_array_equal(s.region_voxels("PPA"), [3, 4, 5])
+        np.testing.assert_array_equal(s.region_voxels("PPA-anterior"), [3, 5])
+        assert s.region_names() == ["FFA-1", "PPA", "PPA-anterior", "PPA-posterior"]
+        with pytest.raises(KeyError, match=r"'FFA-9'.*known regions: FFA-1, PPA, PPA-anterior"):
+            s.region_voxels("FFA-9")
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, arrays):
+    target = tmp_path / "partial.h5"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with store.StoreWriter(target, n_voxels=7, dataset="t", subject="1") as writer:
+            writer.set_images(arrays["images"])
+            writer.append_trials(arrays["betas"][:10], 0, arrays["trial_image"][:10])
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_streaming_writer_appends_sessions(tmp_path, arrays):
+    target = tmp_path / "stream.h5"
+    with store.StoreWriter(target, n_voxels=7, dataset="t", subject="1", beta_dtype="float32") as writer:
+        writer.set_images(arrays["images"])
+        for session in range(3):
+            rows = arrays["trial_session"] == session
+            writer.append_trials(arrays["betas"][rows], session, arrays["trial_image"][rows])
+        writer.set_split(arrays["split"])
+        writer.set_voxels(roi=arrays["roi"], roi_names=arrays["roi_names"], vertex=arrays["vertex"], space="fsaverage5")
+    store.validate(target)
+    with store.open_store(target) as s:
+        np.testing.assert_array_equal(s.betas_at(np.arange(36)), arrays["betas"])
+        np.testing.assert_array_equal(s.trial_session, arrays["trial_session"])
+
+
+def test_fmri_only_store(tmp_path, arrays):
+    path = store.write(
+        tmp_path / "rest.h5",
+        **{k: v for k, v in arrays.items() if k not in ("images", "trial_image", "split", "captions")},
+    )
+    info = store.validate(path)
+    assert info["kind"] == "fmri-only" and info["n_images"] == 0
+    with store.open_store(path) as s, pytest.raises(StoreError, match="trial_image.*fmri-only"):
+        s.trial_image
+
+
+# ---- bad input ------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.h5"):
+        store.open_store(tmp_path / "nope.h5")
+
+
+def test_not_hdf5(tmp_path):
+    bad = tmp_path / "text.h5"
+    bad.write_text("hello")
+    with pytest.raises(StoreError, match="text.h5.*not an HDF5 file"):
+        store.validate(bad)
+
+
+def test_truncated_file(tmp_path, arrays):
+    path = store.write(tmp_path / "full.h5", **arrays)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match="cut.h5.*truncated or corrupt"):
+        store.validate(cut)
+
+
+def _damage(path, key, data=None, attr=None):
+    with h5py.File(path, "a") as f:
+        if attr is not None:
+            del f.attrs[attr]
+            return
+        del f[key]
+        if data is not None:
+            f[key] = data
+
+
+@pytest.mark.parametrize(
+    "key, data, message",
+    [
+        ("trial_image", None, r"\[trial_image\]: missing"),
+        ("betas", np.zeros((36,), np.float32), r"\[betas\]: must be 2-D"),
+        ("betas", np.zeros((36, 7), np.int32), r"\[betas\]: must be float16 or float32; found int32"),
+        ("trial_image", np.arange(35), r"\[trial_image\]: must have shape \(36,\); found \(35,\)"),
+        ("trial_image", np.full(36, 12), r"\[trial_image\]: trial 0 shows image 12, outside 0..11"),
+        ("trial_image", np.zeros(36, np.float32), r"\[trial_image\]: must be integer; found dtype float32"),
+        ("split", np.full(12, 5, np.int8), r"\[split\]: image 0 has split 5"),
+        ("images", np.zeros((12, 8, 8), np.uint8), r"\[images\]: must be \(n_images, H, W, 3\) uint8"),
+        ("voxel/vertex", np.full(7, 20484), r"\[voxel/vertex\]: voxel 0 sits at vertex 20484, outside 0..20483 of fsaverage5"),
+        ("voxel/ncsnr", np.full(7, np.nan, np.float32), r"\[voxel/ncsnr\]: voxel 0 has ncsnr nan"),
+    ],
+)
+def test_bad_content_is_named(path, key, data, message):
+    if key == "voxel/vertex":
+        with h5py.File(path, "a") as f:
+            del f[key]
+            f[key] = data
+            f[key].attrs["space"] = "fsaverage5"
+    else:
+        _damage(path, key, data)
+    with pytest.raises(StoreError, match=message):
+        store.validate(path)
+    with pytest.raises(StoreError, match=message):
+        store.open_store(path)
+
+
+def test_bad_roi_label(path):
+    with h5py.File(path, "a") as f:
+        f["voxel/roi"][3] = 9
+    with pytest.raises(StoreError, match=r"\[voxel/roi\]: voxel 3 has label 9; roi_names has 3 entries"):
+        store.validate(path)
+
+
+def test_missing_version_attribute(path):
+    _damage(path, None, attr="version")
+    with pytest.raises(StoreError, match="missing attribute 'version'"):
+        store.validate(path)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_betas(path, value):
+    with h5py.File(path, "a") as f:
+        f["betas"][17, 4] = value
+    with pytest.raises(StoreError, match=rf"\[betas\]: trial 17, voxel 4 is {value}"):
+        store.validate(path)
+    # opening checks the schema only; the full scan belongs to validate
+    store.open_store(path).close()
+
+
+def test_index_out_of_range(path):
+    with store.open_store(path) as s:
+        with pytest.raises(IndexError, match=r"\[images\]: index 12 out of range 0..11"):
+            s.images_at([0, 12])
+        with pytest.raises(IndexError, match=r"\[betas\]: index -1 out of range"):
+            s.betas_at([-1])
+
+
+def test_write_rejects_bad_arrays(tmp_path, arrays):
+    with pytest.raises(ValueError, match=r"images must be \(n, H, W, 3\) uint8"):
+        store.write(tmp_path / "x.h5", **{**arrays, "images": arrays["images"].astype(np.float32)})
+    with pytest.raises(StoreError, match="trial 0 shows image"):
+        store.write(tmp_path / "y.h5", **{**arrays, "trial_image": arrays["trial_image"] + 100})
+    assert not (tmp_path / "y.h5").exists()
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def test_zscore_sessions():
+    rng = np.random.default_rng(1)
+    sessions = np.repeat([0, 1], 50)
+    betas = rng.normal(size=(100, 4)) * 3 + np.repeat([[10.0], [-5.0]], 50, axis=0)
+    z = store.zscore_sessions(betas, sessions)
+    for s in (0, 1):
+        np.testing.assert_allclose(z[sessions == s].mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(z[sessions == s].std(0), 1, atol=1e-5)
+    with pytest.raises(ValueError, match=r"sessions must be \(100,\)"):
+        store.zscore_sessions(betas, sessions[:10])
+
+
+def test_average_repeats():
+    betas = np.array([[1.0], [2.0], [3.0], [5.0]])
+    images, mean, counts = store.average_repeats(betas, np.array([4, 1, 4, 4]))
+    np.testing.assert_array_equal(images, [1, 4])
+    np.testing.assert_allclose(mean[:, 0], [2.0, 3.0])
+    np.testing.assert_array_equal(counts, [1, 3])
+
+
+def test_load_split(path, arrays):
+    with store.open_store(path) as s:
+        test = store.load_split(s, "test")
+        np.testing.assert_array_equal(test.image_index, [0, 1])
+        np.testing.assert_array_equal(test.n_repeats, [3, 3])
+        expected = arrays["betas"][arrays["trial_image"] == 1].mean(0)
+        np.testing.assert_allclose(test.betas[1], expected, atol=1e-6)
+        trials = store.load_split(s, "train", voxels="PPA", average=False)
+        assert trials.betas.shape == (27, 3)
+        assert set(trials.image_index) == set(range(3, 12))
+        with pytest.raises(ValueError, match="split must be one of"):
+            store.load_split(s, "testing")
+
+
+def test_load_split_zscores_unzscored_store(tmp_path, arrays):
+    arrays = dict(arrays)
+    arrays["betas"] = arrays["betas"] * 4 + arrays["trial_session"][:, None] * 100.0
+    path = store.write(tmp_path / "raw.h5", zscored=False, beta_dtype="float32", **arrays)
+    with store.open_store(path) as s:
+        train = store.load_split(s, "train", average=False)
+        expected = store.zscore_sessions(arrays["betas"], arrays["trial_session"])
+        rows = np.isin(arrays["trial_image"], np.arange(3, 12))
+        np.testing.assert_allclose(train.betas, expected[rows], atol=1e-5)
+
+
+def test_missing_split_images(tmp_path, arrays):
+    path = store.write(tmp_path / "nosplit.h5", **{**arrays, "split": np.zeros(12, np.int8)})
+    with store.open_store(path) as s, pytest.raises(StoreError, match=r"\[split\]: has no 'test' images"):
+        store.load_split(s, "test")
