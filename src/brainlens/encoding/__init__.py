@@ -1,0 +1,1 @@
+"""Encoding models (image → brain) and their scores."""

@@ -1,0 +1,1 @@
+"""In-silico subject: procedural stimuli and a simulated visual cortex with known ground truth."""

@@ -1,0 +1,120 @@
+"""Pictures of one subject store: where its regions are, how reliable its voxels are, what they prefer,
+and what it saw. The run report of later stages grows from here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from brainlens import store as store_module
+from brainlens.encoding.scores import noise_ceiling
+from brainlens.viz.cortex import plot_flatmap
+from brainlens.viz.images import category_grid, save_figure, save_image
+
+__all__ = ["draw_subject_pictures", "region_selectivity", "plot_selectivity"]
+
+
+def region_selectivity(store: store_module.Store, *, use_truth: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
+    """Mean response of each region to images of each labelled category.
+
+    Uses the noiseless truth of an in-silico store when present (and ``use_truth``), else the
+    measured betas with repeats averaged. Returns (matrix (n_regions, n_categories), regions, categories).
+    """
+    labels = store.labels
+    if labels is None:
+        raise store_module.StoreError(store.path, "labels", "missing: selectivity needs per-image category labels")
+    values, names = labels
+    main = values.argmax(1)
+    single = values.max(1) >= 1.0
+    if use_truth and "truth/signal" in store.file:
+        images = np.arange(store.n_images)
+        responses = store.file["truth/signal"][()].astype(np.float32)
+    else:
+        images, responses, _ = store_module.average_repeats(store.betas_at(np.arange(store.n_trials)), store.trial_image)
+    regions = [n for n in store.roi_names if n]
+    matrix = np.zeros((len(regions), len(names)), dtype=np.float32)
+    for i, region in enumerate(regions):
+        voxel_mean = responses[:, store.region_voxels(region)].mean(1)
+        for j in range(len(names)):
+            chosen = (main[images] == j) & single[images]
+            matrix[i, j] = voxel_mean[chosen].mean() if chosen.any() else np.nan
+    return matrix, regions, names
+
+
+def plot_selectivity(matrix: np.ndarray, regions: list[str], categories: list[str], title: str):
+    """Heat map of region × category mean responses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(categories), 0.9 + 0.36 * len(regions)))
+    limit = float(np.nanmax(np.abs(matrix)))
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
+    ax.set_yticks(range(len(regions)), regions)
+    for i in range(matrix.shape[0]):
+        j = int(np.nanargmax(matrix[i]))
+        ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=1.5, ec="black"))
+    fig.colorbar(image, ax=ax, label="mean response (z)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_subject_pictures(path: str | Path, out: str | Path) -> list[Path]:
+    """Region map, noise ceiling, retinotopy (in-silico truth), category selectivity and a stimulus
+    grid of the store at ``path``, as PNGs in ``out``. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    written: list[Path] = []
+    with store_module.open_store(path) as s:
+        if s.space != "fsaverage5":
+            raise ValueError(f"flat maps need voxels on fsaverage5; {path} is in {s.space!r}.")
+        vertex, roi, names = s.vertex, s.roi, s.roi_names
+        subject = f"{s.attrs['dataset']} subject {s.attrs['subject']}"
+
+        fig = plot_flatmap(roi, vertex, categorical_names=names, outlines=(roi, names), title=f"Regions — {subject}")
+        written.append(out / "regions.png")
+        save_figure(fig, written[-1])
+
+        if s.ncsnr is not None:
+            nc = noise_ceiling(s.ncsnr, 3)
+            fig = plot_flatmap(nc, vertex, cmap="inferno", vmin=0, vmax=100, outlines=roi,
+                               colorbar_label="noise ceiling (% variance, 3 repeats)",
+                               title=f"Noise ceiling from the data's ncsnr — {subject}")
+            written.append(out / "noise_ceiling.png")
+            save_figure(fig, written[-1])
+
+        if "truth/prf_x" in s.file:
+            x, y = s.file["truth/prf_x"][()], s.file["truth/prf_y"][()]
+            early = np.isin(roi, [names.index(n) for n in ("V1", "V2", "V3", "hV4") if n in names])
+            angle = np.where(early, np.degrees(np.arctan2(y, np.abs(x))), np.nan)
+            ecc = np.where(early, np.hypot(x, y), np.nan)
+            fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
+            plot_flatmap(angle, vertex, cmap="twilight_shifted", vmin=-90, vmax=90, outlines=roi, ax_pair=axes[0],
+                         colorbar_label="polar angle (deg, + upper field)")
+            plot_flatmap(ecc, vertex, cmap="plasma", vmin=0, vmax=8, outlines=roi, ax_pair=axes[1],
+                         colorbar_label="eccentricity (deg)")
+            fig.suptitle(f"True retinotopy of early visual cortex — {subject}")
+            written.append(out / "retinotopy.png")
+            save_figure(fig, written[-1])
+
+        if s.labels is not None:
+            matrix, regions, categories = region_selectivity(s)
+            source = "noiseless truth" if "truth/signal" in s.file else "measured betas"
+            fig = plot_selectivity(matrix, regions, categories, f"Mean response by image category ({source})")
+            written.append(out / "selectivity.png")
+            save_figure(fig, written[-1])
+
+            category = s.labels[0].argmax(1)
+            shown = np.concatenate([np.flatnonzero(category == k)[:10] for k in range(len(categories))])
+            grid = category_grid(s.images_at(shown), category[shown], categories, per_row=10, scale=2)
+            written.append(out / "stimuli.png")
+            save_image(grid, written[-1])
+    return written
