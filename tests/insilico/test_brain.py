@@ -14,6 +14,11 @@ def subject():
 
 
 @pytest.fixture(scope="module")
+def subject2():
+    return InSilicoSubject(2)
+
+
+@pytest.fixture(scope="module")
 def by_category():
     """Noiseless-experiment stimuli: 40 single-category images of each category."""
     return {c: stimuli.generate(40, seed=77, categories=[c], mix_prob=0.0) for c in stimuli.CATEGORIES}
@@ -139,11 +144,11 @@ def test_split_half_reliability_matches_claimed_noise_ceiling(subject):
     assert np.median(nc_err) < 6.0
 
 
-def test_ncsnr_spread_like_nsd_visual_cortex(subject):
+def test_ncsnr_spread_like_nsd_visual_cortex(subject, subject2):
     nc = subject.noise_ceiling
     assert 15 < np.median(nc) < 55  # NSD nsdgeneral: median noise ceiling a few tens of percent
     assert np.percentile(nc, 95) > 60 and np.percentile(nc, 5) < 15
-    assert InSilicoSubject(2).ncsnr.mean() != pytest.approx(subject.ncsnr.mean(), rel=0.01)
+    assert subject2.ncsnr.mean() != pytest.approx(subject.ncsnr.mean(), rel=0.01)
 
 
 def test_session_drifts_are_removed_by_zscoring(subject):
@@ -156,9 +161,9 @@ def test_session_drifts_are_removed_by_zscoring(subject):
     np.testing.assert_allclose(means, 0, atol=1e-4)
 
 
-def test_shared_test_images_are_identical_across_subjects(subject):
+def test_shared_test_images_are_identical_across_subjects(subject, subject2):
     a = subject.simulate(40)
-    b = InSilicoSubject(2).simulate(40)
+    b = subject2.simulate(40)
     test = a.split == 2
     assert test.sum() == 4 and np.array_equal(b.split, a.split)
     np.testing.assert_array_equal(a.stimuli.images[test], b.stimuli.images[test])

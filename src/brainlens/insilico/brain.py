@@ -213,8 +213,9 @@ class GroundTruthBrain(nn.Module):
         maps = self.category_net(images)
         n_categories = len(stimuli.CATEGORIES)
         categories = F.softplus(maps[:, :n_categories])
-        indoor = torch.sigmoid(maps[:, n_categories : n_categories + 1])
-        warm = torch.sigmoid(maps[:, n_categories + 1 : n_categories + 2])
+        # attributes are image-level (a scene is indoor or not): pooled, then broadcast over space
+        attributes = torch.sigmoid(CategoryNet.pool(maps[:, n_categories:]))[:, :, None, None]  # (B, 2, 1, 1)
+        indoor, warm = attributes[:, :1], attributes[:, 1:2]
         place = categories[:, stimuli.CATEGORIES.index("place")][:, None]
         food = categories[:, stimuli.CATEGORIES.index("food")][:, None]
         return torch.cat([categories, place * indoor, place * (1 - indoor), food * warm, food * (1 - warm)], 1)
