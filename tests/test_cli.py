@@ -65,3 +65,27 @@ def test_demo_writes_store_and_pictures(tmp_path):
     for name in ("regions", "retinotopy", "noise_ceiling", "selectivity", "stimuli"):
         with Image.open(out / f"{name}.png") as picture:
             assert picture.width > 300 and picture.height > 200
+
+
+def test_convert_nsd_and_algonauts_fixtures(tmp_path, capsys):
+    from tests.datasets.fixtures import make_algonauts, make_nsd
+
+    nsd_root = tmp_path / "nsd"
+    make_nsd(nsd_root, subjects=(1,), fsaverage_sessions=())
+    out = tmp_path / "nsd1.h5"
+    assert main(["--quiet", "convert", "nsd", "--root", str(nsd_root), "--subject", "1", "--out", str(out), "--sessions", "1-3"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    info = store.validate(out)
+    assert info["dataset"] == "nsd" and info["n_sessions"] == 3
+
+    make_algonauts(tmp_path / "algonauts")
+    out = tmp_path / "alg1.h5"
+    assert main(["--quiet", "convert", "algonauts", "--root", str(tmp_path / "algonauts"), "--subject", "1", "--out", str(out)]) == 0
+    assert store.validate(out)["split_images"]["test"] == 4
+
+
+def test_convert_reports_missing_files_and_bad_sessions(tmp_path, capsys):
+    assert main(["convert", "nsd", "--root", str(tmp_path), "--subject", "1", "--out", str(tmp_path / "x.h5")]) == 1
+    assert "nsd_expdesign.mat" in capsys.readouterr().err
+    assert main(["convert", "nsd", "--root", str(tmp_path), "--subject", "1", "--out", str(tmp_path / "x.h5"), "--sessions", "a-b"]) == 1
+    assert "--sessions must look like" in capsys.readouterr().err

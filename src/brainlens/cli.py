@@ -16,16 +16,22 @@ __all__ = ["main"]
 class _Bars:
     """tqdm bars keyed by stage name, fed by the library's progress callbacks."""
 
-    def __init__(self, totals: dict[str, int], quiet: bool = False):
+    def __init__(self, totals: dict[str, int] | None = None, quiet: bool = False):
+        self._quiet = quiet
+        self._bars: dict = {}
+        for stage, total in (totals or {}).items():
+            self._open(stage, total)
+
+    def _open(self, stage: str, total: int | None):
         from tqdm import tqdm
 
-        self._bars = {
-            stage: tqdm(total=total, desc=stage, unit="img", disable=quiet, leave=True, file=sys.stderr)
-            for stage, total in totals.items()
-        }
+        self._bars[stage] = tqdm(total=total, desc=stage, disable=self._quiet, leave=True, file=sys.stderr)
+        return self._bars[stage]
 
     def __call__(self, stage: str, k: int) -> None:
-        self._bars[stage].update(k)
+        # stages whose size the library only learns as it goes get a bar without a total
+        bar = self._bars[stage] if stage in self._bars else self._open(stage, None)
+        bar.update(k)
 
     def stage(self, name: str) -> Callable[[int], None]:
         return lambda k: self(name, k)
@@ -149,6 +155,50 @@ def cmd_train_category_net(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# convert
+
+
+def _parse_sessions(text: str | None) -> list[int] | None:
+    """'1-37' or '1,2,5-8' → [1, ..., 37]; None → None (all sessions)."""
+    if text is None:
+        return None
+    sessions: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            sessions += list(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise ValueError(f"--sessions must look like '1-37' or '1,3,5-8'; {text!r} was provided.") from None
+    return sessions
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from brainlens import datasets
+
+    bars = _Bars(quiet=args.quiet)
+    try:
+        if args.dataset == "nsd":
+            out = datasets.convert_nsd(
+                args.root, args.subject, args.out, space=args.space, sessions=_parse_sessions(args.sessions),
+                mask=None if args.mask == "none" else args.mask, zscore=not args.raw, progress=bars,
+            )
+        else:
+            out = datasets.convert_algonauts(args.root, args.subject, args.out, progress=bars)
+    finally:
+        bars.close()
+    info = _store_summary(out)
+    print(f"wrote {out}: {info}")
+    return 0
+
+
+def _store_summary(path: Path) -> str:
+    from brainlens import store
+
+    with store.open_store(path) as s:
+        return f"{s.n_images} images, {s.n_trials} trials, {s.n_voxels} voxels"
+
+
+# --------------------------------------------------------------------------------------------
 # demo
 
 
@@ -212,6 +262,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.set_defaults(func=cmd_demo)
+
+    convert = commands.add_parser("convert", help="convert a public dataset into a subject store",
+                                  description="Convert a public dataset, read as released, into a subject store.")
+    formats = convert.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    from brainlens.datasets import algonauts, nsd
+
+    p = formats.add_parser("nsd", help="Natural Scenes Dataset", description=nsd.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="NSD root folder (holding nsddata/, nsddata_betas/, nsddata_stimuli/)")
+    p.add_argument("--subject", type=int, required=True, help="subject 1..8")
+    p.add_argument("--out", required=True, help="store file to write")
+    p.add_argument("--space", choices=nsd.SPACES, default="func1pt8mm", help="beta space (default func1pt8mm)")
+    p.add_argument("--sessions", default=None, help="sessions to convert, e.g. 1-37 (default: all the subject has)")
+    p.add_argument("--mask", default="nsdgeneral", help="label file whose voxels > 0 are kept, or 'none' (default nsdgeneral)")
+    p.add_argument("--raw", action="store_true", help="keep percent signal change instead of z-scoring per session")
+    p.set_defaults(func=cmd_convert)
+
+    p = formats.add_parser("algonauts", help="Algonauts 2023 challenge data", description=algonauts.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="challenge data root (holding subjXX/)")
+    p.add_argument("--subject", type=int, required=True, help="subject 1..8")
+    p.add_argument("--out", required=True, help="store file to write")
+    p.set_defaults(func=cmd_convert)
 
     insilico = commands.add_parser("insilico", help="tools of the in-silico subject").add_subparsers(dest="tool", required=True, metavar="TOOL")
     p = insilico.add_parser("train-category-net", help="retrain the ground-truth brain's category network",
