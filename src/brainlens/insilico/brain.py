@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,6 +57,7 @@ EVIDENCE_CHANNELS = stimuli.CATEGORIES + ("place-indoor", "place-outdoor", "food
 SHARED_TEST_SEED = 424242
 _CALIBRATION_SEED = 99_991
 _N_CALIBRATION = 768
+_CHUNK = 1024  # images drawn and run through the brain at a time during a simulation
 _ENERGY_GRID = 32  # contrast-energy maps are pooled on a 32 × 32 grid over the stimulus
 _GABOR_FREQUENCY = 0.25  # cycles per pixel at every pyramid level
 _SF_LEVELS = 3  # pyramid levels: 64, 32 and 16 px → about 1.9, 0.95 and 0.48 cycles per degree
@@ -393,13 +395,28 @@ class InSilicoSubject:
         def tick(stage: str) -> Callable[[int], None] | None:
             return None if progress is None else (lambda k: progress(stage, k))
 
-        shared = stimuli.generate(n_test, seed=SHARED_TEST_SEED, size=image_size, progress=tick("stimuli"))
-        own = stimuli.generate(n_images - n_test, seed=1000 + self.subject, size=image_size, progress=tick("stimuli"))
-        images = _concatenate([shared, own])
+        # (seed, start, count) pieces: the shared test images first, then the subject's own
+        pieces = [(SHARED_TEST_SEED, start, min(_CHUNK, n_test - start)) for start in range(0, n_test, _CHUNK)]
+        pieces += [(1000 + self.subject, start, min(_CHUNK, n_images - n_test - start)) for start in range(0, n_images - n_test, _CHUNK)]
+
+        def draw(piece: tuple[int, int, int]) -> stimuli.Stimuli:
+            seed, start, count = piece
+            return stimuli.generate(count, seed=seed, start=start, size=image_size, progress=tick("stimuli"))
+
+        parts, signals = [], []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the next piece is drawn while the brain runs on this one (torch releases the GIL)
+            pending = pool.submit(draw, pieces[0])
+            for k in range(len(pieces)):
+                parts.append(pending.result())
+                if k + 1 < len(pieces):
+                    pending = pool.submit(draw, pieces[k + 1])
+                signals.append(self.respond(parts[-1].images, progress=tick("brain")))
+        images = _concatenate(parts)
+        signal = np.concatenate(signals)
         split = np.zeros(n_images, dtype=np.int8)
         split[:n_test] = 2
         split[n_test : n_test + n_val] = 1
-        signal = self.respond(images.images, progress=tick("brain"))
 
         rng = np.random.default_rng([self._noise_seed, 7])
         trial_image = rng.permutation(np.repeat(np.arange(n_images), self.n_repeats))
