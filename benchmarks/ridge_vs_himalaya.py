@@ -7,7 +7,8 @@ faster one counts) and scikit-learn's ``RidgeCV`` (which has no per-target alpha
 it is fitted voxel by voxel on a few voxels and its time scaled to all of them). Methods alternate
 in one process: a first round runs ours and each himalaya backend, later rounds ours and the
 faster backend; each method's best time counts. Peak memory is the process's resident high-water
-mark during a fit above what it held before the fit (inputs included there, outputs counted here).
+mark during a fit above what it held before the fit: the inputs, already resident, are not counted;
+the fitted coefficients are.
 
 Ends with one line:
 ``ridge_vs_himalaya: ratio=<himalaya time / ours> dR2_median=<..> dR2_p99=<..> peak_mb=<ours>``,
@@ -236,8 +237,13 @@ def compare(args) -> None:
 def scale(args) -> None:
     n_samples, n_features = (600, 200) if args.quick else (3000, 1000)
     n_train = int(round(0.8 * n_samples))  # the training part of the comparison's samples
-    print(f"ours alone: {n_train} samples × {n_features} features, cv={N_FOLDS}, chunk_size={args.chunk_size}")
+    print(
+        f"ours alone: {n_train} samples × {n_features} features, cv={N_FOLDS}, chunk_size={args.chunk_size}; "
+        f"torch threads={torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}"
+    )
     rows = []
+    X, Y = make_data(n_features + 100, n_features, 50, seed=args.seed)
+    fit_ours(X, Y, X[:1], args.chunk_size)  # first calls pay for thread pools and lazy loading
     for n_voxels in SCALE_VOXELS:
         X, Y = make_data(n_train, n_features, n_voxels, seed=args.seed)
         seconds, peak_mb, _, _ = fit_ours(X, Y, X[:1], args.chunk_size)
@@ -245,8 +251,8 @@ def scale(args) -> None:
         rows.append((n_voxels, seconds, peak_mb))
         print(
             f"  {n_voxels:>7} voxels: fit {seconds:8.1f} s ({1e6 * seconds / n_voxels:6.0f} µs/voxel)   "
-            f"peak +{peak_mb:6.0f} MB (coef_ {coef_mb:.0f} MB, so {peak_mb - coef_mb:.0f} MB working)   "
-            f"inputs {Y.nbytes / 2**20:.0f} MB",
+            f"peak +{peak_mb:6.0f} MB (coef_ {coef_mb:.0f} MB of it)   inputs {Y.nbytes / 2**20:.0f} MB   "
+            f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
         del X, Y
