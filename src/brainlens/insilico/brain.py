@@ -233,11 +233,13 @@ class GroundTruthBrain(nn.Module):
         category = torch.einsum("bvyx,vx,vy->bv", mixed, self.cat_x, self.cat_y)
         return low, (category + 1e-4) ** 0.8
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        low, category = self.pathways(images)
+    def _mix(self, low: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the two pathways, each standardised: (B, V)."""
         raw = self.lowlevel_weight * (low - self.low_mean) / self.low_std
-        raw = raw + self.category_weight * (category - self.cat_mean) / self.cat_std
-        return (raw - self.out_mean) / self.out_std
+        return raw + self.category_weight * (category - self.cat_mean) / self.cat_std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self._mix(*self.pathways(images)) - self.out_mean) / self.out_std
 
     @torch.no_grad()
     def calibrate(self, images: torch.Tensor, batch_size: int = 256) -> None:
@@ -247,8 +249,7 @@ class GroundTruthBrain(nn.Module):
         self.low_std.copy_(low.std(0).clamp_min(1e-6))
         self.cat_mean.copy_(category.mean(0))
         self.cat_std.copy_(category.std(0).clamp_min(1e-6))
-        raw = self.lowlevel_weight * (low - self.low_mean) / self.low_std
-        raw = raw + self.category_weight * (category - self.cat_mean) / self.cat_std
+        raw = self._mix(low, category)
         self.out_mean.copy_(raw.mean(0))
         self.out_std.copy_(raw.std(0).clamp_min(1e-6))
 

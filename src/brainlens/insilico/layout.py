@@ -107,19 +107,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-@lru_cache(maxsize=1)
 def _meshes() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(pial, sphere) coordinates per hemisphere, from the fsaverage5 meshes bundled with nilearn."""
-    from nilearn import datasets
+    from brainlens.viz.cortex import HEMISPHERES, load_fsaverage5
 
-    fsaverage = datasets.load_fsaverage("fsaverage5")
-    return tuple(
-        (
-            np.asarray(fsaverage["pial"].parts[hemi].coordinates, dtype=np.float64),
-            np.asarray(fsaverage["sphere"].parts[hemi].coordinates, dtype=np.float64),
-        )
-        for hemi in ("left", "right")
-    )
+    surface = load_fsaverage5()
+    return tuple((surface.pial[hemi], surface.sphere[hemi]) for hemi in HEMISPHERES)
 
 
 def _nearest(pial: np.ndarray, point: np.ndarray) -> int:
