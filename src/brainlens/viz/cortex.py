@@ -24,8 +24,10 @@ Example
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -86,6 +88,25 @@ def _sheet_faces(xy: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return faces[longest <= _MAX_EDGE_RATIO * np.median(edges)]
 
 
+def _bundled_fsaverage5() -> Path:
+    """nilearn's folder of fsaverage5 meshes, found without importing nilearn (its import costs seconds)."""
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("brainlens.viz.cortex needs nilearn's bundled fsaverage5 meshes: pip install 'nilearn>=0.10.3'")
+    folder = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "fsaverage5"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"nilearn's fsaverage5 meshes are not where they should be: {folder}")
+    return folder
+
+
+def _gifti_arrays(path: Path) -> list[np.ndarray]:
+    import nibabel
+
+    if not path.is_file():
+        raise FileNotFoundError(f"fsaverage5 mesh file missing from nilearn's data: {path}")
+    return [array.data for array in nibabel.load(path).darrays]
+
+
 @functools.lru_cache(maxsize=1)
 def load_fsaverage5() -> Surface:
     """Load the fsaverage5 meshes and sulcal depth bundled with nilearn (no download).
@@ -95,29 +116,26 @@ def load_fsaverage5() -> Surface:
     Surface
         Cached: every call returns the same object.
     """
-    try:
-        from nilearn import datasets
-    except ImportError as err:  # pragma: no cover - nilearn is a core dependency
-        raise ImportError("brainlens.viz.cortex needs nilearn: pip install 'nilearn>=0.10.3'") from err
-
-    meshes = datasets.load_fsaverage("fsaverage5")
-    sulcal = datasets.load_fsaverage_data(mesh="fsaverage5", data_type="sulcal")
+    folder = _bundled_fsaverage5()
     fields: dict[str, dict[str, np.ndarray]] = {
         key: {} for key in ("flat_xy", "flat_mask", "flat_faces", "faces", "sulcal_depth", "pial", "sphere")
     }
     for hemi in HEMISPHERES:
-        flat = meshes["flat"].parts[hemi]
-        xy = np.asarray(flat.coordinates, dtype=np.float64)[:, :2]  # the sheet lies in z = 0
-        sheet = _sheet_faces(xy, np.asarray(flat.faces, dtype=np.int64))
+        flat_coordinates, flat_faces = _gifti_arrays(folder / f"flat_{hemi}.gii.gz")
+        pial, faces = _gifti_arrays(folder / f"pial_{hemi}.gii.gz")
+        sphere, _ = _gifti_arrays(folder / f"sphere_{hemi}.gii.gz")
+        (sulcal,) = _gifti_arrays(folder / f"sulc_{hemi}.gii.gz")
+        xy = np.asarray(flat_coordinates, dtype=np.float64)[:, :2]  # the sheet lies in z = 0
+        sheet = _sheet_faces(xy, np.asarray(flat_faces, dtype=np.int64))
         on_sheet = np.zeros(len(xy), dtype=bool)
         on_sheet[sheet.ravel()] = True  # medial-wall vertices belong to no sheet face
         fields["flat_xy"][hemi] = _read_only(xy, np.float64)
         fields["flat_mask"][hemi] = _read_only(on_sheet, bool)
         fields["flat_faces"][hemi] = _read_only(sheet, np.int64)
-        fields["faces"][hemi] = _read_only(meshes["pial"].parts[hemi].faces, np.int64)
-        fields["sulcal_depth"][hemi] = _read_only(sulcal.data.parts[hemi], np.float64)
-        fields["pial"][hemi] = _read_only(meshes["pial"].parts[hemi].coordinates, np.float64)
-        fields["sphere"][hemi] = _read_only(meshes["sphere"].parts[hemi].coordinates, np.float64)
+        fields["faces"][hemi] = _read_only(faces, np.int64)
+        fields["sulcal_depth"][hemi] = _read_only(sulcal, np.float64)
+        fields["pial"][hemi] = _read_only(pial, np.float64)
+        fields["sphere"][hemi] = _read_only(sphere, np.float64)
     for hemi in HEMISPHERES:
         for key, field in fields.items():
             if key not in ("flat_faces", "faces") and len(field[hemi]) != FSAVERAGE5_N_VERTICES:

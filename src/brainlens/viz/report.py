@@ -1,5 +1,6 @@
-"""Pictures of one subject store: where its regions are, how reliable its voxels are, what they prefer,
-and what it saw. The run report of later stages grows from here."""
+"""Pictures of one subject store (where its regions are, how reliable its voxels are, what they prefer,
+what it saw) and of a fitted encoder (how well it predicts, and for FactorTopy which layer, place and
+scale each voxel reads). The run report of later stages grows from here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from brainlens.encoding.scores import noise_ceiling
 from brainlens.viz.cortex import plot_flatmap
 from brainlens.viz.images import category_grid, save_figure, save_image
 
-__all__ = ["draw_subject_pictures", "region_selectivity", "plot_selectivity"]
+__all__ = ["draw_subject_pictures", "draw_encoder_maps", "region_selectivity", "plot_selectivity"]
 
 
 def region_selectivity(store: store_module.Store, *, use_truth: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
@@ -117,4 +118,72 @@ def draw_subject_pictures(path: str | Path, out: str | Path) -> list[Path]:
             grid = category_grid(s.images_at(shown), category[shown], categories, per_row=10, scale=2)
             written.append(out / "stimuli.png")
             save_image(grid, written[-1])
+    return written
+
+
+def _on_all_voxels(values, voxel_index: np.ndarray, n_voxels: int) -> np.ndarray:
+    full = np.full(n_voxels, np.nan)
+    full[voxel_index] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    return full
+
+
+def draw_encoder_maps(encoder_dir: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Flat maps of a fitted encoder's test scores (R², R²/NC) and, for FactorTopy, of the layer, place
+    and scale each voxel selects. Reads ``encoder_dir/metrics.json`` and the store named in its config;
+    writes PNGs to ``out`` (default ``encoder_dir``) and returns them."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    encoder_dir = Path(encoder_dir)
+    out = Path(out) if out is not None else encoder_dir
+    config = json.loads((encoder_dir / "config.json").read_text())
+    metrics_path = encoder_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"encoder metrics missing: {metrics_path} (written by `brainlens encode fit`)")
+    metrics = json.loads(metrics_path.read_text())
+    written: list[Path] = []
+    with store_module.open_store(config["store"]) as s:
+        if not s.has_location or s.space != "fsaverage5":
+            raise ValueError(f"flat maps need voxels on fsaverage5; {s.path} has {s.space if s.has_location else 'no locations'}.")
+        vertex, roi, n_voxels = s.vertex, s.roi, s.n_voxels
+        subject = f"{s.attrs.get('dataset')} subject {s.attrs.get('subject')}"
+    from brainlens.encoding.encoder import load_encoder
+
+    encoder = load_encoder(encoder_dir)
+    index = encoder.voxel_index.cpu().numpy()
+    r2 = _on_all_voxels(metrics["voxels"]["r2"], index, n_voxels)
+    over_nc = _on_all_voxels(metrics["voxels"]["r2_over_nc"], index, n_voxels)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
+    plot_flatmap(r2, vertex, cmap="hot", vmin=0, vmax=max(0.05, float(np.nanpercentile(r2, 99))), outlines=roi,
+                 ax_pair=axes[0], colorbar_label="test R²")
+    plot_flatmap(over_nc, vertex, cmap="viridis", vmin=0, vmax=1, outlines=roi, ax_pair=axes[1],
+                 colorbar_label="R² / noise ceiling")
+    fig.suptitle(f"{config['model']} encoder on {config['backbone']} — {subject}")
+    written.append(out / "encoder_scores.png")
+    save_figure(fig, written[-1])
+
+    if config["model"] == "factortopy":
+        import torch
+
+        with torch.no_grad():
+            layers = encoder.layer_weights().cpu().numpy()  # (V, n_layers)
+            xy = encoder.space_xy().cpu().numpy()  # (V, 2), x right, y down, in [-1, 1]
+            scale = encoder.scale_weights().cpu().numpy()  # (V,)
+        depth = layers @ np.arange(layers.shape[1]) / max(layers.shape[1] - 1, 1)
+        fig, axes = plt.subplots(4, 2, figsize=(12, 18))
+        plot_flatmap(_on_all_voxels(depth, index, n_voxels), vertex, cmap="viridis", vmin=0, vmax=1, outlines=roi,
+                     ax_pair=axes[0], colorbar_label=f"layer selected (0 = {encoder.layers[0]}, 1 = {encoder.layers[-1]})")
+        plot_flatmap(_on_all_voxels(xy[:, 0], index, n_voxels), vertex, cmap="coolwarm", vmin=-1, vmax=1, outlines=roi,
+                     ax_pair=axes[1], colorbar_label="place selected: x (−1 left, +1 right)")
+        plot_flatmap(_on_all_voxels(-xy[:, 1], index, n_voxels), vertex, cmap="coolwarm", vmin=-1, vmax=1, outlines=roi,
+                     ax_pair=axes[2], colorbar_label="place selected: y (−1 bottom, +1 top)")
+        plot_flatmap(_on_all_voxels(scale, index, n_voxels), vertex, cmap="magma", vmin=0, vmax=1, outlines=roi,
+                     ax_pair=axes[3], colorbar_label="scale selected (0 global, 1 local)")
+        fig.suptitle(f"FactorTopy selectors on {config['backbone']} — {subject}")
+        written.append(out / "encoder_selectors.png")
+        save_figure(fig, written[-1])
     return written

@@ -1,0 +1,46 @@
+"""Image feature extractors behind one interface (per-layer local and global tokens), and their cache.
+
+>>> backbone = load_backbone("insilico-convnet")          # the shipped default
+>>> backbone = load_backbone("openai/clip-vit-base-patch16")  # any transformers vision model, by hub id or folder
+>>> tokens = backbone.tokens(images)                      # {layer: LayerTokens(local (B, C, h, w), global_ (B, C))}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from brainlens.backbones.base import Backbone, LayerTokens
+from brainlens.backbones.cache import FeatureCache, extract_features
+from brainlens.backbones.convnet import SHIPPED_DIR, ConvNetBackbone, load_convnet
+
+__all__ = [
+    "Backbone", "LayerTokens", "ConvNetBackbone", "FeatureCache", "extract_features", "load_backbone", "backbone_for",
+    "SHIPPED_BACKBONES",
+]
+
+SHIPPED_BACKBONES = {"insilico-convnet": SHIPPED_DIR}
+
+
+def load_backbone(name: str, **kwargs) -> Backbone:
+    """A backbone by name: a shipped one (``SHIPPED_BACKBONES``), a folder, or a Hugging Face hub id.
+
+    A folder saved by :meth:`ConvNetBackbone.save` loads as a convnet; any other name goes to
+    ``transformers`` (vision models: CLIP, SigLIP, DINOv2, ViT). ``kwargs`` go to its ``from_pretrained``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"backbone must be a non-empty name, folder or hub id; {name!r} was provided.")
+    if name in SHIPPED_BACKBONES:
+        return load_convnet(SHIPPED_BACKBONES[name])
+    config = Path(name) / "config.json"
+    if config.is_file() and "vocabulary" in json.loads(config.read_text()):
+        return load_convnet(name)
+    from brainlens.backbones.hf import HFVisionBackbone
+
+    return HFVisionBackbone.from_pretrained(name, **kwargs)
+
+
+def backbone_for(backbone: Backbone | str) -> Backbone:
+    """Accept a backbone or its name."""
+    return backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
+

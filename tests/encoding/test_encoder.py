@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from brainlens import store
+from brainlens.encoding.encoder import RidgeEncoder, evaluate_encoder, fit_ridge_encoder, load_encoder
+from brainlens.insilico.brain import InSilicoSubject
+from tests.backbones.test_backbones import tiny_convnet
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("encoder") / "sub1.h5"
+    subject = InSilicoSubject(1)
+    subject.write_store(subject.simulate(240, n_test=40, n_val=20, trials_per_session=240), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(small_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("encoder") / "ridge"
+    encoder, metrics = fit_ridge_encoder(small_store, tiny_convnet(), out=out, grid=2, voxels="FFA-1", cv=3)
+    return out, encoder, metrics
+
+
+def test_fit_writes_encoder_and_metrics(fitted, small_store):
+    out, encoder, metrics = fitted
+    with store.open_store(small_store) as s:
+        ffa = s.region_voxels("FFA-1")
+    assert encoder.n_voxels == ffa.size and np.array_equal(encoder.voxel_index.numpy(), ffa)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["n_images"] == 40 and saved["n_voxels"] == ffa.size and saved["split"] == "test"
+    for key in ("median_r2", "median_r", "median_r2_over_nc", "algonauts_score"):
+        assert key in saved
+    assert set(saved["regions"]) >= {"FFA-1"}
+    assert saved["regions"]["FFA-1"]["n_voxels"] == ffa.size
+    assert len(saved["voxels"]["r2"]) == ffa.size
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "ridge" and config["grid"] == 2 and config["fit_splits"] == ["train", "val"]
+
+
+def test_saved_encoder_predicts_the_same_and_passes_gradients(fitted, small_store):
+    out, encoder, _ = fitted
+    backbone_dir = out.parent / "backbone"
+    encoder.backbone.save(backbone_dir)
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "backbone": str(backbone_dir)}))
+    loaded = load_encoder(out)
+    assert isinstance(loaded, RidgeEncoder)
+    images = torch.rand(3, 3, 64, 64, requires_grad=True)
+    assert torch.allclose(loaded(images), encoder(images), atol=1e-5)
+    loaded(images)[:, 0].sum().backward()
+    assert images.grad.abs().sum() > 0
+
+
+def test_metrics_agree_with_a_direct_computation(fitted, small_store):
+    _, encoder, metrics = fitted
+    with store.open_store(small_store) as s:
+        test = store.load_split(s, "test", voxels=encoder.voxel_index.numpy())
+        pixels = torch.from_numpy(s.images_at(test.image_index)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        predicted = encoder(pixels).numpy()
+    r = [np.corrcoef(test.betas[:, k], predicted[:, k])[0, 1] for k in range(predicted.shape[1])]
+    assert metrics["median_r"] == pytest.approx(np.median(r), abs=1e-4)
+
+
+def test_encoder_must_match_the_store(fitted, tmp_path):
+    _, encoder, _ = fitted
+    other = tmp_path / "small.h5"
+    subject = InSilicoSubject(1)
+    sim = subject.simulate(30, n_test=6, n_val=3, trials_per_session=90)
+    subject.write_store(sim, other)
+    too_far = RidgeEncoder(
+        encoder.backbone, encoder.layers, encoder.grid, encoder.feature_mean, encoder.feature_std,
+        encoder.weight[:, :1], encoder.bias[:1], torch.tensor([10**6]),
+    )
+    with pytest.raises(ValueError, match="predicts voxel 1000000 but .* has 1619 voxels"):
+        evaluate_encoder(too_far, other)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="encoder folder not found"):
+        load_encoder(tmp_path / "nowhere")
+    (tmp_path / "config.json").write_text(json.dumps({"model": "lasso"}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="'model' must be one of .*'lasso'"):
+        load_encoder(tmp_path)
+
+
+def test_unknown_region_lists_the_known_ones(small_store, tmp_path):
+    with pytest.raises(KeyError, match="unknown region 'FFA-9'.*FFA-1"):
+        fit_ridge_encoder(small_store, tiny_convnet(), voxels="FFA-9", cache_dir=tmp_path)
