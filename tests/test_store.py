@@ -111,6 +111,86 @@ def test_fmri_only_store(tmp_path, arrays):
         s.trial_image
 
 
+def test_fmri_only_store_refuses_image_content(tmp_path, arrays):
+    fmri = {k: v for k, v in arrays.items() if k not in ("images", "trial_image", "split", "captions")}
+    with pytest.raises(ValueError, match="trial_image, split given without images"):
+        store.write(tmp_path / "a.h5", trial_image=arrays["trial_image"], split=arrays["split"], **fmri)
+    with store.StoreWriter(tmp_path / "b.h5", n_voxels=7, dataset="t", subject="1", kind="fmri-only") as writer:
+        with pytest.raises(ValueError, match="a fmri-only store has no images"):
+            writer.set_images(arrays["images"])
+        with pytest.raises(ValueError, match="a fmri-only store has no split"):
+            writer.set_split(arrays["split"])
+        with pytest.raises(ValueError, match="a fmri-only store has no trial_image"):
+            writer.append_trials(arrays["betas"], 0, arrays["trial_image"])
+        writer.append_trials(arrays["betas"], arrays["trial_session"])
+        writer.set_voxels(roi=arrays["roi"], roi_names=arrays["roi_names"])
+    assert store.validate(tmp_path / "b.h5")["kind"] == "fmri-only"
+    assert not (tmp_path / "a.h5").exists()
+    # images in a file that calls itself fMRI-only are an inconsistency validate names
+    with h5py.File(tmp_path / "b.h5", "a") as f:
+        f["split"] = np.zeros(3, np.int8)
+    with pytest.raises(StoreError, match=r"\[split\]: present in a fmri-only store"):
+        store.validate(tmp_path / "b.h5")
+
+
+# ---- voxel locations ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unlocated(tmp_path, arrays):
+    """A store whose voxels have no locations (as GOD's and HCP's preprocessed files give them)."""
+    return store.write(tmp_path / "noloc.h5", **{k: v for k, v in arrays.items() if k not in ("vertex", "space")})
+
+
+def test_store_without_locations_is_valid(unlocated, arrays):
+    info = store.validate(unlocated)
+    assert info["space"] is None and info["has_location"] is False
+    assert info["regions"] == {"FFA-1": 2, "PPA": 3}
+    with store.open_store(unlocated) as s:
+        assert not s.has_location
+        np.testing.assert_array_equal(s.region_voxels("PPA"), [3, 4, 5])
+        assert store.load_split(s, "test").betas.shape == (2, 7)
+
+
+@pytest.mark.parametrize("attribute, key", [("vertex", "voxel/vertex"), ("ijk", "voxel/ijk"), ("space", "voxel/ijk")])
+def test_store_without_locations_says_so(unlocated, attribute, key):
+    with store.open_store(unlocated) as s, pytest.raises(StoreError) as caught:
+        getattr(s, attribute)
+    message = str(caught.value)
+    assert message.startswith(f"{unlocated} [{key}]: missing: this store has no voxel locations")
+    assert "dataset 'test'" in message and caught.value.key == key
+
+
+def test_surface_and_volume_locations(path, tmp_path, arrays):
+    with store.open_store(path) as s:
+        assert s.has_location and s.ijk is None and s.info()["has_location"]
+        np.testing.assert_array_equal(s.vertex, arrays["vertex"])
+    ijk = np.stack([np.arange(7), np.zeros(7, int), np.ones(7, int)], axis=1)
+    volume = {k: v for k, v in arrays.items() if k != "vertex"}
+    volume_path = store.write(tmp_path / "vol.h5", ijk=ijk, volume_shape=(7, 1, 2), **{**volume, "space": "func1pt8mm"})
+    with store.open_store(volume_path) as s:
+        assert s.has_location and s.vertex is None and s.space == "func1pt8mm"
+        np.testing.assert_array_equal(s.ijk, ijk)
+
+
+def test_location_arguments_are_checked(tmp_path, arrays):
+    base = {k: v for k, v in arrays.items() if k not in ("vertex", "space")}
+    with pytest.raises(ValueError, match="space='fsaverage5' needs voxel locations"):
+        store.write(tmp_path / "a.h5", space="fsaverage5", **base)
+    with pytest.raises(ValueError, match="space must name the surface"):
+        store.write(tmp_path / "b.h5", vertex=arrays["vertex"], **base)
+    with pytest.raises(ValueError, match="at most one of vertex"):
+        store.write(tmp_path / "c.h5", vertex=arrays["vertex"], ijk=np.zeros((7, 3), int), space="x", **base)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_location_without_space_is_named(path):
+    with h5py.File(path, "a") as f:
+        del f["voxel/vertex"].attrs["space"]
+    with pytest.raises(StoreError, match=r"\[voxel/vertex\]: needs attribute space"):
+        store.validate(path)
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 

@@ -13,11 +13,14 @@ Schema (version 1)::
     voxel/roi_sets/<s>  (n_voxels,) int16             optional further (possibly overlapping) label sets
     voxel/vertex        (n_voxels,) int64             surface vertex (both hemispheres, left first); attr space
     voxel/ijk           (n_voxels, 3) int32           or volume index; attrs space, volume_shape
+                                                      (neither, when the dataset gives no voxel locations,
+                                                      as GOD's and HCP's preprocessed files: see has_location)
     voxel/ncsnr         (n_voxels,) float32           optional noise-ceiling SNR
     truth/...                                         optional ground truth of a simulated subject
     attrs: version, dataset, subject, source, kind ("paired" or "fmri-only"), zscored
 
-A fMRI-only store (resting state, for masked brain modelling) has no images, trial_image or split.
+A fMRI-only store (resting state, for masked brain modelling) has no images, trial_image, split,
+captions or labels; its betas rows are samples (e.g. time points), grouped by trial_session.
 
 Writes go to a temporary file in the target folder that is renamed into place on success, so an
 interrupted write never leaves a file that looks whole.
@@ -163,8 +166,13 @@ class StoreWriter:
         return self._file
 
     # -- content --------------------------------------------------------------------------
+    def _require_paired(self, what: str) -> None:
+        if self.kind != "paired":
+            raise ValueError(f"a fmri-only store has no {what}; write it with kind='paired'.")
+
     def set_images(self, images: np.ndarray) -> None:
         """images: (n_images, H, W, 3) uint8."""
+        self._require_paired("images")
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be (n, H, W, 3) uint8; got shape {images.shape} dtype {images.dtype}.")
@@ -172,6 +180,7 @@ class StoreWriter:
 
     def create_images(self, n_images: int, height: int, width: int) -> h5py.Dataset:
         """An empty (n_images, height, width, 3) uint8 dataset to fill in pieces (large image sets)."""
+        self._require_paired("images")
         return self.file.create_dataset("images", shape=(n_images, height, width, 3), dtype=np.uint8, chunks=(1, height, width, 3))
 
     def append_trials(self, betas: np.ndarray, session: np.ndarray | int, trial_image: np.ndarray | None = None) -> None:
@@ -179,6 +188,8 @@ class StoreWriter:
         betas = np.asarray(betas)
         if betas.ndim != 2 or betas.shape[1] != self.n_voxels:
             raise ValueError(f"betas must be (n_trials, {self.n_voxels}); got shape {betas.shape}.")
+        if self.kind != "paired" and trial_image is not None:
+            raise ValueError("a fmri-only store has no trial_image; give trial_image=None.")
         n = betas.shape[0]
         session = np.broadcast_to(np.asarray(session, dtype=np.int32), (n,))
         start, stop = self._n_trials, self._n_trials + n
@@ -198,13 +209,16 @@ class StoreWriter:
 
     def set_split(self, split: np.ndarray) -> None:
         """split: (n_images,) int8 of 0 train, 1 validation, 2 test."""
+        self._require_paired("split")
         self.file.create_dataset("split", data=np.asarray(split, dtype=np.int8))
 
     def set_captions(self, captions: Sequence[str]) -> None:
+        self._require_paired("captions")
         self.file.create_dataset("captions", data=np.array(list(captions), dtype=h5py.string_dtype()))
 
     def set_labels(self, labels: np.ndarray, names: Sequence[str]) -> None:
         """labels: (n_images, n_labels) float32, e.g. how much of each category an image shows."""
+        self._require_paired("labels")
         ds = self.file.create_dataset("labels", data=np.asarray(labels, dtype=np.float32))
         ds.attrs["label_names"] = list(names)
 
@@ -215,24 +229,35 @@ class StoreWriter:
         roi_names: Sequence[str],
         vertex: np.ndarray | None = None,
         ijk: np.ndarray | None = None,
-        space: str,
+        space: str | None = None,
         volume_shape: Sequence[int] | None = None,
         ncsnr: np.ndarray | None = None,
         roi_sets: Mapping[str, tuple[np.ndarray, Sequence[str]]] | None = None,
     ) -> None:
-        """Voxel metadata. roi_names[k] names label k (roi_names[0] is the unlabelled name, usually "")."""
-        if (vertex is None) == (ijk is None):
-            raise ValueError("give exactly one of vertex (surface) or ijk (volume).")
+        """Voxel metadata. roi_names[k] names label k (roi_names[0] is the unlabelled name, usually "").
+
+        Locations: vertex (surface) or ijk (volume), with their ``space``; or neither, for a dataset
+        that gives its voxels without locations (the store then has ``has_location`` false).
+        """
+        if vertex is not None and ijk is not None:
+            raise ValueError("give at most one of vertex (surface) or ijk (volume), not both.")
+        located = vertex is not None or ijk is not None
+        if located and not space:
+            kind = "surface" if vertex is not None else "volume"
+            raise ValueError(f"space must name the {kind} of the voxel locations; {space!r} was provided.")
+        if not located and space:
+            raise ValueError(f"space={space!r} needs voxel locations (vertex or ijk); neither was provided.")
         group = self.file.create_group("voxel")
         ds = group.create_dataset("roi", data=np.asarray(roi, dtype=np.int16))
         ds.attrs["roi_names"] = list(roi_names)
         if vertex is not None:
             ds = group.create_dataset("vertex", data=np.asarray(vertex, dtype=np.int64))
-        else:
+            ds.attrs["space"] = space
+        elif ijk is not None:
             ds = group.create_dataset("ijk", data=np.asarray(ijk, dtype=np.int32))
             if volume_shape is not None:
                 ds.attrs["volume_shape"] = list(volume_shape)
-        ds.attrs["space"] = space
+            ds.attrs["space"] = space
         if ncsnr is not None:
             group.create_dataset("ncsnr", data=np.asarray(ncsnr, dtype=np.float32))
         for set_name, (labels, names) in (roi_sets or {}).items():
@@ -253,9 +278,9 @@ def write(
     trial_session: np.ndarray,
     roi: np.ndarray,
     roi_names: Sequence[str],
-    space: str,
     dataset: str,
     subject: str,
+    space: str | None = None,
     images: np.ndarray | None = None,
     trial_image: np.ndarray | None = None,
     split: np.ndarray | None = None,
@@ -273,8 +298,17 @@ def write(
     beta_dtype: str = "float16",
     extra_attrs: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write a whole store from in-memory arrays, atomically, then validate it. Returns the path."""
+    """Write a whole store from in-memory arrays, atomically, then validate it. Returns the path.
+
+    Without ``images`` the store is fMRI-only (no trial_image, split, captions or labels either).
+    Without ``vertex`` and ``ijk`` (and ``space``) it has no voxel locations.
+    """
     kind = "fmri-only" if images is None else "paired"
+    if kind == "fmri-only":
+        paired_only = {"trial_image": trial_image, "split": split, "captions": captions, "labels": labels}
+        given = [name for name, value in paired_only.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} given without images; a fmri-only store has none of them.")
     betas = np.asarray(betas)
     if betas.ndim != 2:
         raise ValueError(f"betas must be (n_trials, n_voxels); got shape {betas.shape}.")
@@ -428,13 +462,41 @@ class Store:
         return self.file["voxel/ncsnr"][()] if "voxel/ncsnr" in self.file else None
 
     @property
+    def has_location(self) -> bool:
+        """Whether the voxels have locations (``voxel/vertex`` or ``voxel/ijk``); GOD's and HCP's
+        preprocessed files give none."""
+        return "voxel/vertex" in self.file or "voxel/ijk" in self.file
+
+    @property
     def space(self) -> str:
+        """The surface or volume of the voxel locations, e.g. "fsaverage" or "func1pt8mm"."""
         key = "voxel/vertex" if "voxel/vertex" in self.file else "voxel/ijk"
+        self._require_location(key)
         return str(self.file[key].attrs["space"])
 
     @property
     def vertex(self) -> np.ndarray | None:
-        return self.file["voxel/vertex"][()] if "voxel/vertex" in self.file else None
+        """(n_voxels,) surface vertex of each voxel; None for a volume store (see ``ijk``)."""
+        if "voxel/ijk" in self.file:
+            return None
+        return self._require_location("voxel/vertex")[()]
+
+    @property
+    def ijk(self) -> np.ndarray | None:
+        """(n_voxels, 3) volume index of each voxel; None for a surface store (see ``vertex``)."""
+        if "voxel/vertex" in self.file:
+            return None
+        return self._require_location("voxel/ijk")[()]
+
+    def _require_location(self, key: str) -> h5py.Dataset:
+        if not self.has_location:
+            raise StoreError(
+                self.path,
+                key,
+                f"missing: this store has no voxel locations (neither voxel/vertex nor voxel/ijk; "
+                f"dataset {self.attrs.get('dataset', '?')!r} gives its voxels without them)",
+            )
+        return self.file[key]
 
     @property
     def roi(self) -> np.ndarray:
@@ -498,7 +560,8 @@ class Store:
             "n_voxels": self.n_voxels,
             "n_sessions": int(np.unique(self.trial_session).size),
             "beta_dtype": str(self.file["betas"].dtype),
-            "space": self.space,
+            "space": self.space if self.has_location else None,
+            "has_location": self.has_location,
             "regions": regions,
             "region_sets": {name: [str(n) for n in ds.attrs["roi_names"] if n] for name, ds in self._roi_sets()},
             "has_ncsnr": "voxel/ncsnr" in self.file,
@@ -570,6 +633,10 @@ def _validate_file(
         for key in required:
             if key not in file:
                 fail(key, "missing")
+        if kind == "fmri-only":
+            for key in ("images", "trial_image", "split", "captions", "labels"):
+                if key in file:
+                    fail(key, "present in a fmri-only store (kind 'fmri-only' has no images, trial_image, split, captions or labels)")
 
         betas = file["betas"]
         if betas.ndim != 2:
@@ -651,6 +718,11 @@ def _check_labels(file: h5py.File, key: str, n_voxels: int, fail: Callable[[str,
 
 
 def _check_location(file: h5py.File, n_voxels: int, fail: Callable[[str, str], None]) -> None:
+    if "voxel/vertex" in file and "voxel/ijk" in file:
+        fail("voxel/ijk", "present beside voxel/vertex; a store locates its voxels on a surface or in a volume, not both")
+    for key in ("voxel/vertex", "voxel/ijk"):
+        if key in file and not str(file[key].attrs.get("space", "")):
+            fail(key, "needs attribute space (the surface or volume of the locations)")
     if "voxel/vertex" in file:
         vertex = _check_vector(file, "voxel/vertex", n_voxels, "integer", fail)
         space = str(file["voxel/vertex"].attrs.get("space", ""))
@@ -663,8 +735,7 @@ def _check_location(file: h5py.File, n_voxels: int, fail: Callable[[str, str], N
         ijk = file["voxel/ijk"]
         if ijk.shape != (n_voxels, 3) or not np.issubdtype(ijk.dtype, np.integer):
             fail("voxel/ijk", f"must be ({n_voxels}, 3) integer; found shape {ijk.shape} dtype {ijk.dtype}")
-    else:
-        fail("voxel/vertex", "missing (a store needs voxel/vertex or voxel/ijk)")
+    # neither: a store whose dataset gives no voxel locations (Store.has_location is false)
 
 
 # --------------------------------------------------------------------------------------------
