@@ -175,6 +175,7 @@ class GroundTruthBrain(nn.Module):
         super().__init__()
         self.tuning = tuning
         self.category_net = category_net.eval().requires_grad_(False)
+        n = len(tuning.prf_x)
         self.register_buffer("gabors", _gabor_bank())
         grid = self.category_net.config.image_size // 8
         # grids run left→right in x and top→bottom in y (so y weights use -prf_y)
@@ -184,7 +185,12 @@ class GroundTruthBrain(nn.Module):
         self.register_buffer("cat_y", _gaussian_weights(-tuning.prf_y, tuning.prf_size, grid))
         for name in ("sf_weights", "exponent", "lowlevel_weight", "category_weight", "evidence_weights"):
             self.register_buffer(name, torch.from_numpy(getattr(tuning, name)))
-        n = len(tuning.prf_x)
+        # each voxel's separable receptive field (and, for the category pathway, its evidence weights)
+        # as one dense row, so pooling is a single matrix product instead of (B, V, h, w) intermediates
+        low_rf = torch.einsum("vy,vx->vyx", self.low_y, self.low_x)
+        self.register_buffer("low_rf", low_rf.reshape(n, -1).T.contiguous())  # (32², V)
+        category_rf = torch.einsum("vc,vy,vx->vcyx", self.evidence_weights, self.cat_y, self.cat_x)
+        self.register_buffer("category_rf", category_rf.reshape(n, -1).T.contiguous())  # (10·8², V)
         for name in ("low_mean", "cat_mean", "out_mean"):
             self.register_buffer(name, torch.zeros(n))
         for name in ("low_std", "cat_std", "out_std"):
@@ -225,12 +231,10 @@ class GroundTruthBrain(nn.Module):
     def pathways(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two pathways before standardisation: low-level (B, V) and category (B, V)."""
         energy = self.contrast_energy(images)  # (B, 3, 32, 32)
-        pooled = torch.einsum("bsyx,vx->bsyv", energy, self.low_x)
-        pooled = torch.einsum("bsyv,vy->bvs", pooled, self.low_y)  # (B, V, 3)
+        pooled = (energy.flatten(2) @ self.low_rf).transpose(1, 2)  # (B, V, 3)
         low = ((pooled * self.sf_weights).sum(-1) + 1e-4) ** self.exponent
         evidence = self.evidence(images)  # (B, 10, 8, 8)
-        mixed = torch.einsum("bcyx,vc->bvyx", evidence, self.evidence_weights)
-        category = torch.einsum("bvyx,vx,vy->bv", mixed, self.cat_x, self.cat_y)
+        category = evidence.flatten(1) @ self.category_rf  # (B, V)
         return low, (category + 1e-4) ** 0.8
 
     def _mix(self, low: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
