@@ -34,7 +34,9 @@ def ncsnr_from_repeats(betas: np.ndarray, trial_image: np.ndarray) -> np.ndarray
     ncsnr = sqrt(signal variance / noise variance). betas: (n_trials, V), z-scored per session;
     trial_image: (n_trials,). Returns (V,) float64.
     """
-    betas = np.asarray(betas, dtype=np.float64)
+    import torch
+
+    betas = torch.as_tensor(np.asarray(betas, dtype=np.float32))
     trial_image = np.asarray(trial_image)
     if trial_image.shape != (betas.shape[0],):
         raise ValueError(f"trial_image must be ({betas.shape[0]},) to match betas; got shape {trial_image.shape}.")
@@ -42,14 +44,14 @@ def ncsnr_from_repeats(betas: np.ndarray, trial_image: np.ndarray) -> np.ndarray
     used = counts >= 2
     if not used.any():
         raise ValueError("ncsnr needs images shown at least twice; every image in trial_image appears once.")
-    sums = np.zeros((counts.size, betas.shape[1]))
-    np.add.at(sums, inverse, betas)
-    residual = betas - (sums / counts[:, None])[inverse]
-    squares = np.zeros_like(sums)
-    np.add.at(squares, inverse, residual**2)
+    # per-image sums by scatter-add: memory-bound passes over the betas, multi-threaded by torch
+    inverse = torch.from_numpy(inverse.reshape(-1))
+    counts_t = torch.from_numpy(counts).to(betas.dtype)[:, None]
+    means = torch.zeros(counts.size, betas.shape[1]).index_add_(0, inverse, betas) / counts_t
+    squares = torch.zeros(counts.size, betas.shape[1]).index_add_(0, inverse, (betas - means[inverse]).square_())
     # unbiased variance across repeats, averaged over the images shown more than once
-    noise_var = (squares[used] / (counts[used] - 1)[:, None]).mean(0)
-    total_var = betas.var(axis=0, ddof=1)
+    noise_var = (squares[torch.from_numpy(used)].double() / (counts_t[torch.from_numpy(used)].double() - 1)).mean(0).numpy()
+    total_var = betas.double().var(0).numpy()
     signal_var = np.clip(total_var - noise_var, 0, None)
     return np.sqrt(signal_var / np.maximum(noise_var, 1e-12))
 
