@@ -41,7 +41,8 @@ def test_convnet_save_load_round_trip(tmp_path):
     net.save(tmp_path / "net")
     loaded = load_backbone(str(tmp_path / "net"))
     images = torch.rand(2, 3, 64, 64)
-    assert torch.allclose(net.tokens(images)["stage4"].global_, loaded.tokens(images)["stage4"].global_)
+    # weights are stored in half precision
+    torch.testing.assert_close(net.tokens(images)["stage4"].global_, loaded.tokens(images)["stage4"].global_, atol=2e-2, rtol=1e-2)
     assert loaded.config.vocabulary == ("face", "red")
 
 

@@ -50,7 +50,7 @@ def test_saved_encoder_predicts_the_same_and_passes_gradients(fitted, small_stor
     loaded = load_encoder(out)
     assert isinstance(loaded, RidgeEncoder)
     images = torch.rand(3, 3, 64, 64, requires_grad=True)
-    assert torch.allclose(loaded(images), encoder(images), atol=1e-5)
+    torch.testing.assert_close(loaded(images), encoder(images), atol=5e-2, rtol=1e-2)  # backbone saved in half precision
     loaded(images)[:, 0].sum().backward()
     assert images.grad.abs().sum() > 0
 

@@ -113,7 +113,8 @@ class ConvNetBackbone(Backbone):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         _write_text(folder / "config.json", json.dumps(asdict(self.config), indent=2))
-        state = {k: v.contiguous() for k, v in self.state_dict().items()}
+        # stored in half precision (half the size); loading casts back to float32
+        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()}
         tmp = folder / "model.safetensors.tmp"
         save_file(state, str(tmp))
         tmp.replace(folder / "model.safetensors")
