@@ -108,7 +108,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  trials   {info['n_trials']} in {info['n_sessions']} sessions, repeats per image {r['min']}–{r['max']} (mean {r['mean']:.2f})")
     else:
         print(f"  trials   {info['n_trials']} in {info['n_sessions']} sessions (fMRI only)")
-    print(f"  voxels   {info['n_voxels']} in {info['space']}, betas {info['beta_dtype']}, "
+    where = f"in {info['space']}" if info["space"] else "without locations"
+    print(f"  voxels   {info['n_voxels']} {where}, betas {info['beta_dtype']}, "
           f"{'z-scored per session' if info['zscored'] else 'not z-scored'}")
     width = max((len(n) for n in info["regions"]), default=0)
     for name, count in info["regions"].items():
@@ -182,12 +183,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 args.root, args.subject, args.out, space=args.space, sessions=_parse_sessions(args.sessions),
                 mask=None if args.mask == "none" else args.mask, zscore=not args.raw, progress=bars,
             )
-        else:
+        elif args.dataset == "algonauts":
             out = datasets.convert_algonauts(args.root, args.subject, args.out, progress=bars)
+        elif args.dataset == "god":
+            out = datasets.convert_god(args.root, args.subject, args.out, mask=args.mask, progress=bars)
+        elif args.dataset == "bold5000":
+            out = datasets.convert_bold5000(args.root, args.subject, args.out, progress=bars)
+        elif args.subject == "all":  # hcp: one store per subject folder
+            out = datasets.convert_hcp_subjects(args.root, args.out, frames_per_sample=args.frames_per_sample, progress=bars)
+        else:
+            out = datasets.convert_hcp(args.root, args.subject, args.out, frames_per_sample=args.frames_per_sample, progress=bars)
     finally:
         bars.close()
-    info = _store_summary(out)
-    print(f"wrote {out}: {info}")
+    for path in out if isinstance(out, list) else [out]:
+        print(f"wrote {path}: {_store_summary(path)}")
     return 0
 
 
@@ -195,28 +204,220 @@ def _store_summary(path: Path) -> str:
     from brainlens import store
 
     with store.open_store(path) as s:
+        if s.kind == "fmri-only":
+            return f"fMRI only, {s.n_trials} samples, {s.n_voxels} voxels"
         return f"{s.n_images} images, {s.n_trials} trials, {s.n_voxels} voxels"
+
+
+# --------------------------------------------------------------------------------------------
+# zoo: the small models shipped with brainlens
+
+
+def _shipped_model(name: str):
+    from brainlens.generation.zoo import SHIPPED
+
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped model {name!r}; shipped models are {sorted(SHIPPED)} (see `brainlens zoo list`)")
+    return SHIPPED[name]
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from brainlens.generation.zoo import SHIPPED
+
+    rows = [
+        {"name": m.name, "kind": m.kind, "folder": str(m.path), "present": m.is_present(),
+         "size_mb": round(m.size_bytes() / 2**20, 2), "description": m.description}
+        for m in SHIPPED.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        size = f"{r['size_mb']:6.2f} MB" if r["present"] else "  (not trained)"
+        print(f"{r['name']:<{width}}  {r['kind']:<9} {size}  {r['description']}")
+    print(f"{'total':<{width}}  {'':<9} {sum(r['size_mb'] for r in rows):6.2f} MB")
+    return 0
+
+
+def cmd_zoo_train(args: argparse.Namespace) -> int:
+    model = _shipped_model(args.name)
+    out = Path(args.out) if args.out else model.path
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = model.train_fn(out, seed=args.seed, progress=bars)
+    finally:
+        bars.close()
+    summary = ""
+    if model.bar is not None and model.bar[0] in metrics:
+        name, least = model.bar
+        summary = f": {name} {metrics[name]:.3f} (bar {least})"
+    print(f"saved {out}{summary}")
+    return 0
+
+
+def cmd_zoo_eval(args: argparse.Namespace) -> int:
+    model = _shipped_model(args.name)
+    metrics = model.evaluate_fn(Path(args.model) if args.model else model.path)
+    if model.bar is not None and model.bar[0] in metrics:
+        metrics["passes_bar"] = bool(metrics[model.bar[0]] >= model.bar[1])
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# encode: image → brain
+
+
+def _print_encoder_metrics(metrics: dict, out: Path) -> None:
+    over_nc = metrics["median_r2_over_nc"]
+    print(f"saved {out}: test median R² {metrics['median_r2']:.3f}, median R²/NC "
+          f"{'n/a' if over_nc is None else f'{over_nc:.3f}'} over {metrics['n_voxels']} voxels, {metrics['n_images']} images")
+    for name, region in metrics["regions"].items():
+        value = region["median_r2_over_nc"]
+        print(f"  {name:<14} {region['n_voxels']:5d} voxels  R² {region['median_r2']:.3f}  "
+              f"R²/NC {'n/a' if value is None else f'{value:.3f}'}")
+
+
+def _fit_encoder(store_path: Path, backbone: str, model: str, out: Path, *, layers, grid: int, region, cv: int,
+                 epochs: int, resume: bool, device: str, quiet: bool) -> dict:
+    from brainlens.encoding.encoder import evaluate_encoder, fit_ridge_encoder, write_json
+
+    bars = _Bars(quiet=quiet)
+    try:
+        if model == "ridge":
+            _, metrics = fit_ridge_encoder(store_path, backbone, out=out, layers=layers, grid=grid, voxels=region, cv=cv,
+                                           device=device, progress=bars)
+        else:
+            from brainlens.encoding.factortopy import fit_factortopy
+
+            def report(event: str, values: dict) -> None:
+                if event == "step":
+                    bars("factortopy steps", 1)
+                elif event == "epoch" and not quiet:
+                    print(f"  epoch {values.get('epoch')}: " + ", ".join(
+                        f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float)), file=sys.stderr, flush=True)
+
+            encoder = fit_factortopy(store_path, backbone, out, voxels=region, layers=layers, epochs=epochs,
+                                     device=device, resume=resume, progress=report)
+            metrics = evaluate_encoder(encoder, store_path, device=device)
+            write_json(out / "metrics.json", metrics)
+    finally:
+        bars.close()
+    return metrics
+
+
+def cmd_encode_fit(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    layers = tuple(name.strip() for name in args.layers.split(",")) if args.layers else None
+    metrics = _fit_encoder(Path(args.store), args.backbone, args.model, out, layers=layers, grid=args.grid,
+                           region=args.region, cv=args.cv, epochs=args.epochs, resume=args.resume, device=args.device,
+                           quiet=args.quiet)
+    _print_encoder_metrics(metrics, out)
+    return 0
+
+
+def cmd_encode_map(args: argparse.Namespace) -> int:
+    from brainlens.viz.report import draw_encoder_maps
+
+    for path in draw_encoder_maps(args.encoder, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# synthesize: brain-guided images (BrainDiVE)
+
+
+def _synthesis_config(args: argparse.Namespace):
+    from brainlens.generation.synthesis import SynthesisConfig
+
+    return SynthesisConfig(
+        region=args.region, contrast=args.contrast, n=args.n, rerank_from=args.rerank, model=args.model,
+        guidance_scale=args.guidance_scale, steps=args.steps, scheduler=args.scheduler, gradient_path=args.gradient_path,
+        guidance_every=args.guidance_every, seed=args.seed, batch_size=args.batch_size, device=args.device,
+        fp16=args.fp16, oracle=not args.no_oracle,
+    )
+
+
+def _print_synthesis(metrics: dict, out: Path) -> None:
+    print(f"saved {out}/grid.png and {metrics['n_images']} images for {metrics['objective']}")
+    for key in ("category_accuracy", "predicted_objective_mean", "true_response_mean", "top1pct_natural_response_mean",
+                "random_natural_response_mean", "oracle_true_response_mean", "oracle_ratio", "true_contrast_mean"):
+        if metrics.get(key) is not None:
+            print(f"  {key:<32} {metrics[key]:.3f}")
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from brainlens.generation.synthesis import synthesize
+
+    config = _synthesis_config(args)
+    bars = _Bars(quiet=args.quiet)
+    try:
+        _, metrics = synthesize(args.encoder, config, out=Path(args.out), store=args.store, progress=bars)
+    finally:
+        bars.close()
+    _print_synthesis(metrics, Path(args.out))
+    return 0
 
 
 # --------------------------------------------------------------------------------------------
 # demo
 
 
+def _category_region_figure(metrics: dict, store_path: Path) -> float | None:
+    """Median R²/NC over the voxels of the in-silico category regions, pooled."""
+    import numpy as np
+
+    from brainlens.insilico.layout import REGION_CATEGORY
+    from brainlens.store import open_store
+
+    with open_store(store_path) as s:
+        labels = [s.roi_names.index(name) for name in REGION_CATEGORY if name in s.roi_names]
+        inside = np.isin(s.roi[np.asarray(metrics["voxels"]["index"])], labels)
+    values = np.array([np.nan if v is None else v for v in metrics["voxels"]["r2_over_nc"]])[inside]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from brainlens.viz.report import draw_subject_pictures
+    from brainlens.viz.report import draw_encoder_maps, draw_subject_pictures
 
     out = Path(args.out)
-    config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size}
+    config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size,
+              "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5}}
     _write_json(out / "config.json", config)
-    print(f"[1/2] simulating in-silico subject {args.subject} ({args.n_images} images)", flush=True)
-    summary = _simulate(args.subject, args.n_images, out / f"subject{args.subject}.h5", image_size=args.image_size,
+    stages = 3
+    print(f"[1/{stages}] simulating in-silico subject {args.subject} ({args.n_images} images)", flush=True)
+    store_path = out / f"subject{args.subject}.h5"
+    summary = _simulate(args.subject, args.n_images, store_path, image_size=args.image_size,
                         trials_per_session=750, zscore=True, quiet=args.quiet)
     print(f"      {summary['n_trials']} trials, {summary['n_voxels']} voxels in {summary['seconds']} s", flush=True)
-    print("[2/2] drawing pictures", flush=True)
-    pictures = draw_subject_pictures(Path(summary["store"]), out)
+    print(f"[2/{stages}] drawing the subject's pictures", flush=True)
+    pictures = draw_subject_pictures(store_path, out)
     for path in pictures:
         print(f"      {path}")
-    _write_json(out / "summary.json", {"simulate": summary, "pictures": [str(p) for p in pictures]})
+
+    print(f"[3/{stages}] fitting a ridge encoder on {args.backbone} and scoring it on the test images", flush=True)
+    started = time.perf_counter()
+    encoder_dir = out / "encoder"
+    metrics = _fit_encoder(store_path, args.backbone, "ridge", encoder_dir, layers=None, grid=4, region=None, cv=5,
+                           epochs=0, resume=False, device="cpu", quiet=args.quiet)
+    encoding = {
+        "encoder": str(encoder_dir),
+        "seconds": round(time.perf_counter() - started, 1),
+        "median_r2": metrics["median_r2"],
+        "median_r2_over_nc": metrics["median_r2_over_nc"],
+        "regions": metrics["regions"],
+    }
+    encoding["category_regions_median_r2_over_nc"] = _category_region_figure(metrics, store_path)
+    maps = draw_encoder_maps(encoder_dir, out)
+    print(f"      median R²/NC {metrics['median_r2_over_nc']:.3f} over all voxels, "
+          f"{encoding['category_regions_median_r2_over_nc']:.3f} over category-region voxels, in {encoding['seconds']} s")
+    for path in maps:
+        print(f"      {path}")
+    _write_json(out / "summary.json", {"simulate": summary, "pictures": [str(p) for p in pictures + maps],
+                                       "encoding": encoding})
     return 0
 
 
@@ -261,12 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", type=int, default=1, help="in-silico subject (default 1)")
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
+    p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
     p.set_defaults(func=cmd_demo)
 
     convert = commands.add_parser("convert", help="convert a public dataset into a subject store",
                                   description="Convert a public dataset, read as released, into a subject store.")
     formats = convert.add_subparsers(dest="dataset", required=True, metavar="DATASET")
-    from brainlens.datasets import algonauts, nsd
+    from brainlens.datasets import algonauts, bold5000, god, hcp, nsd
 
     p = formats.add_parser("nsd", help="Natural Scenes Dataset", description=nsd.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -285,6 +487,109 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", type=int, required=True, help="subject 1..8")
     p.add_argument("--out", required=True, help="store file to write")
     p.set_defaults(func=cmd_convert)
+
+    p = formats.add_parser("god", help="GOD (Generic Object Decoding) as packaged for MinD-Vis", description=god.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="folder holding sbj_K.npz, images_256.npz and the label CSVs")
+    p.add_argument("--subject", type=int, required=True, help="subject 1..5")
+    p.add_argument("--out", required=True, help="store file to write")
+    p.add_argument("--mask", default=None, help="keep only this npz mask's voxels, e.g. VC (default: every voxel)")
+    p.set_defaults(func=cmd_convert)
+
+    p = formats.add_parser("bold5000", help="BOLD5000 GLMsingle ROI betas as packaged for MinD-Vis",
+                           description=bold5000.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="folder holding BOLD5000_GLMsingle_ROI_betas/ and BOLD5000_Stimuli/")
+    p.add_argument("--subject", type=int, required=True, help="subject 1..4 (CSI1..CSI4)")
+    p.add_argument("--out", required=True, help="store file to write")
+    p.set_defaults(func=cmd_convert)
+
+    p = formats.add_parser("hcp", help="HCP resting state as packaged for MinD-Vis (fMRI only)", description=hcp.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="folder of subject folders, each holding HCP_visual_voxel.npz")
+    p.add_argument("--subject", required=True, help="a subject folder's name, or 'all' for every one (then --out is a folder)")
+    p.add_argument("--out", required=True, help="store file to write (a folder of hcp_<subject>.h5 with --subject all)")
+    p.add_argument("--frames-per-sample", type=int, default=1,
+                   help="average this many consecutive frames into one sample (default 1; MinD-Vis uses 10)")
+    p.set_defaults(func=cmd_convert)
+
+    zoo = commands.add_parser("zoo", help="the small models shipped with brainlens: list, retrain, evaluate",
+                              description="The small models that brainlens trains on in-silico stimuli and ships "
+                              "(stand-ins for CLIP, a VAE and a diffusion model when nothing can be downloaded)."
+                              ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = zoo.add_parser("list", help="shipped models, their kinds and sizes")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_zoo_list)
+    p = zoo.add_parser("train", help="retrain a shipped model (deterministic from --seed)",
+                       description="Retrain a shipped model on fresh in-silico stimuli; the shipped weights came from the "
+                       "defaults. Writes the model and metrics.json into --out.")
+    p.add_argument("name", help="shipped model name (see `brainlens zoo list`)")
+    p.add_argument("--out", default=None, help="folder to write (default: the shipped folder inside the package)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.set_defaults(func=cmd_zoo_train)
+    p = zoo.add_parser("eval", help="score a shipped model on held-out in-silico stimuli; prints JSON")
+    p.add_argument("name", help="shipped model name (see `brainlens zoo list`)")
+    p.add_argument("--model", default=None, help="folder of a retrained model to score instead of the shipped one")
+    p.set_defaults(func=cmd_zoo_eval)
+
+    encode = commands.add_parser("encode", help="fit voxelwise encoding models (image → brain) and draw their maps",
+                                 description="Encoding models: backbone features → voxel responses.")
+    encode_tools = encode.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    p = encode_tools.add_parser(
+        "fit", help="fit an encoder on a store and score it on the test split",
+        description="Fit a voxelwise encoder on the store's train (and val) images, repeats averaged, and score it on "
+        "the test split. Writes DIR/config.json, DIR/model.safetensors (the read-out; the backbone loads by name) and "
+        "DIR/metrics.json (median_r2, median_r2_over_nc, algonauts_score, per region under 'regions', per voxel under "
+        "'voxels'). Ridge features are cached in DIR/feature_cache and never recomputed.")
+    p.add_argument("--store", required=True, help="subject store (HDF5) with images and a train/test split")
+    p.add_argument("--backbone", default="insilico-convnet",
+                   help="shipped backbone name, a folder, or a Hugging Face vision model id such as "
+                   "openai/clip-vit-base-patch16 or facebook/dinov2-base (default insilico-convnet)")
+    p.add_argument("--model", choices=("ridge", "factortopy"), default="ridge",
+                   help="ridge: per-voxel ridge on pooled tokens of every layer; factortopy: per-voxel layer, place and "
+                   "scale selectors (Brain Decodes Deep Nets) (default ridge)")
+    p.add_argument("--out", required=True, help="encoder folder to write")
+    p.add_argument("--layers", help="comma-separated backbone layers (default: all)")
+    p.add_argument("--region", help="fit only this region's voxels (default: every voxel)")
+    p.add_argument("--grid", type=int, default=4, help="ridge: local tokens averaged onto a grid × grid map per layer (default 4)")
+    p.add_argument("--cv", type=int, default=5, help="ridge: folds for choosing each voxel's alpha (default 5)")
+    p.add_argument("--epochs", type=int, default=20, help="factortopy: training epochs (default 20)")
+    p.add_argument("--resume", action="store_true", help="factortopy: continue from the last epoch checkpoint in --out")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=cmd_encode_fit)
+    p = encode_tools.add_parser("map", help="draw an encoder's scores (and FactorTopy selectors) on flat maps",
+                                description="Draw test R², R²/noise ceiling and, for FactorTopy, the selected layer, "
+                                "place and scale of each voxel on fsaverage5 flat maps.")
+    p.add_argument("encoder", help="encoder folder written by `brainlens encode fit`")
+    p.add_argument("--out", help="folder for the PNGs (default: the encoder folder)")
+    p.set_defaults(func=cmd_encode_map)
+
+    p = commands.add_parser(
+        "synthesize", help="brain-guided image synthesis (BrainDiVE): images predicted to drive a region",
+        description="Steer an unconditional latent diffusion model with a fitted encoder's gradient so that the images "
+        "drive a region (or a region more than another). Writes OUT/images/*.png, OUT/grid.png, OUT/config.json and "
+        "OUT/metrics.json (category_accuracy; on an in-silico store also true_response_mean, "
+        "top1pct_natural_response_mean, oracle_ratio).")
+    p.add_argument("--encoder", required=True, help="encoder folder from `brainlens encode fit`")
+    p.add_argument("--region", required=True, help="target region, by its name in the store (e.g. FFA-1, OPA-anterior)")
+    p.add_argument("--contrast", help="a region to subtract: maximise REGION minus CONTRAST (e.g. the other half)")
+    p.add_argument("--n", type=int, default=32, help="images to keep (default 32)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--store", help="store to read regions from (default: the encoder's)")
+    p.add_argument("--model", default="diffusion", help="diffusion model: shipped name, folder or hub id such as "
+                   "stabilityai/stable-diffusion-2-1-base (default: the shipped 'diffusion')")
+    p.add_argument("--guidance-scale", type=float, default=100.0, help="strength of the brain guidance (default 100)")
+    p.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    p.add_argument("--scheduler", default="dpm", help="sampler: ddim, dpm, dpm-single, ddpm, pndm, unipc (default dpm)")
+    p.add_argument("--gradient-path", choices=("unet", "x0"), default="unet",
+                   help="unet: differentiate through the UNet as published; x0: only through decoder and encoder (cheaper)")
+    p.add_argument("--guidance-every", type=int, default=1, help="guide one denoising step in K (default 1: every step)")
+    p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed + i (default 0)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--fp16", action="store_true", help="half-precision diffusion model (GPU)")
+    p.add_argument("--no-oracle", action="store_true", help="in-silico: skip the run guided by the ground-truth brain")
+    p.set_defaults(func=cmd_synthesize)
 
     insilico = commands.add_parser("insilico", help="tools of the in-silico subject").add_subparsers(dest="tool", required=True, metavar="TOOL")
     p = insilico.add_parser("train-category-net", help="retrain the ground-truth brain's category network",
@@ -305,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (StoreError, ValueError, KeyError, FileNotFoundError, IndexError) as err:
+    except (StoreError, ValueError, KeyError, FileNotFoundError, IndexError, ImportError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"brainlens {args.command}: error: {message}", file=sys.stderr)
         return 1

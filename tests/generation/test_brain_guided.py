@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from brainlens.encoding.encoder import RidgeEncoder
+from brainlens.generation.guidance import BrainGuidance, Contrast, CustomObjective, RegionMean, SingleVoxel, rerank
+from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
+from tests.backbones.test_backbones import tiny_convnet
+
+diffusers = pytest.importorskip("diffusers")
+
+
+def tiny_pipeline(seed: int = 0) -> BrainGuidedPipeline:
+    torch.manual_seed(seed)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=4,
+        sample_size=32,
+    )
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8, attention_head_dim=4, norm_num_groups=4,
+    )
+    scheduler = diffusers.DDIMScheduler(num_train_timesteps=100, beta_schedule="linear")
+    return BrainGuidedPipeline(vae.eval(), unet.eval(), scheduler)
+
+
+def tiny_encoder(n_voxels: int = 6) -> RidgeEncoder:
+    torch.manual_seed(1)
+    backbone = tiny_convnet()
+    n_features = sum(c * 4 + c for c in (8, 16, 16, 24))
+    return RidgeEncoder(backbone, backbone.layers, 2, torch.zeros(n_features), torch.ones(n_features),
+                        torch.randn(n_features, n_voxels), torch.zeros(n_voxels), torch.arange(10, 10 + n_voxels))
+
+
+def test_objectives_select_the_encoder_columns_of_store_voxels():
+    encoder = tiny_encoder()
+    predicted = torch.arange(12.0).view(2, 6)
+    region = RegionMean(torch.tensor([0, 2]), name="A")
+    assert region(predicted).tolist() == [1.0, 7.0]
+    contrast = Contrast(region, RegionMean(torch.tensor([1]), name="B"))
+    assert contrast(predicted).tolist() == [0.0, 0.0] and contrast.name == "A - B"
+    assert SingleVoxel.from_store_voxel(encoder, 13)(predicted).tolist() == [3.0, 9.0]
+    with pytest.raises(ValueError, match="predicts none of the voxels of voxel 3"):
+        SingleVoxel.from_store_voxel(encoder, 3)
+    with pytest.raises(ValueError, match="one score per image"):
+        CustomObjective(lambda p: p.sum())(predicted)
+    with pytest.raises(ValueError, match="guidance scale must be finite"):
+        BrainGuidance(encoder, region, scale=float("nan"))
+
+
+def test_same_seed_same_images_whatever_the_batch():
+    pipe = tiny_pipeline()
+    a = pipe(num_images=3, num_inference_steps=4, seed=7, batch_size=3).images
+    b = pipe(num_images=3, num_inference_steps=4, seed=7, batch_size=2).images
+    c = pipe(num_images=3, num_inference_steps=4, seed=8, batch_size=3).images
+    assert a.shape == (3, 3, 32, 32) and 0 <= a.min() and a.max() <= 1
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert (a - c).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize(("gradient_path", "scheduler"), [("unet", "ddim"), ("x0", "dpm")])
+def test_guidance_raises_the_objective(gradient_path, scheduler):
+    pipe = tiny_pipeline()
+    pipe.use_scheduler(scheduler)
+    encoder = tiny_encoder()
+    objective = RegionMean(torch.tensor([0, 1, 2]), name="target")
+    plain = pipe(BrainGuidance(encoder, objective, scale=0.0), num_images=3, num_inference_steps=4, seed=0)
+    guided = pipe(BrainGuidance(encoder, objective, scale=100.0), num_images=3, num_inference_steps=4, seed=0,
+                  gradient_path=gradient_path)
+    assert (guided.scores > plain.scores + 0.05).all()
+    # and lower with the sign flipped
+    away = pipe(BrainGuidance(encoder, CustomObjective(lambda p: -objective(p)), scale=100.0), num_images=3,
+                num_inference_steps=4, seed=0, gradient_path=gradient_path)
+    assert (-away.scores < plain.scores - 0.05).all()
+
+
+def test_rerank_keeps_the_best():
+    encoder = tiny_encoder()
+    guidance = BrainGuidance(encoder, RegionMean(torch.tensor([0]), name="v"), scale=1.0)
+    images = torch.rand(6, 3, 32, 32)
+    with torch.no_grad():
+        scores = guidance.score(images)
+    best = rerank(guidance, images, keep=2, batch_size=4)
+    assert best.tolist() == torch.argsort(scores, descending=True)[:2].tolist()
+    with pytest.raises(ValueError, match="keep must be in 1..6"):
+        rerank(guidance, images, keep=0)
+
+
+def test_bad_inputs_are_clear_errors():
+    pipe = tiny_pipeline()
+    with pytest.raises(ValueError, match="num_inference_steps must be an integer ≥ 1; 0"):
+        pipe(num_inference_steps=0)
+    with pytest.raises(ValueError, match="gradient_path must be one of"):
+        pipe(gradient_path="vae")
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        pipe.use_scheduler("euler-ancestral")
+    pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    with pytest.raises(ValueError, match="EulerDiscreteScheduler is not supported"):
+        pipe(num_inference_steps=2)
