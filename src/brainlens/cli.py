@@ -380,14 +380,51 @@ def _category_region_figure(metrics: dict, store_path: Path) -> float | None:
     return float(np.median(values)) if values.size else None
 
 
+# BrainDiVE's five category regions, and the split region whose halves differ in truth
+DEMO_SYNTHESIS_REGIONS = ("FFA-1", "EBA", "PPA", "VWFA-1", "food")
+DEMO_SYNTHESIS_CONTRASTS = (("OPA-anterior", "OPA-posterior"), ("OPA-posterior", "OPA-anterior"))
+
+
+def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
+    from brainlens.generation.synthesis import SynthesisConfig, synthesize
+    from brainlens.viz.report import draw_synthesis_summary
+
+    runs, table = {}, {}
+    jobs = [(region, None) for region in DEMO_SYNTHESIS_REGIONS] + list(DEMO_SYNTHESIS_CONTRASTS)
+    for region, contrast in jobs:
+        name = region if contrast is None else f"{region} − {contrast}"
+        bars = _Bars(quiet=quiet)
+        try:
+            images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n),
+                                         out=out / "synthesis" / name.replace(" − ", "_minus_"), progress=bars)
+        finally:
+            bars.close()
+        pixels = (images * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        runs[name] = (pixels, metrics)
+        table[name] = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict)) or k == "true_attributes_mean"}
+        print(f"      {name:<28} category accuracy {_fmt(metrics.get('category_accuracy'))}, true response "
+              f"{_fmt(metrics.get('true_response_mean'))} vs top 1 % natural {_fmt(metrics.get('top1pct_natural_response_mean'))}, "
+              f"oracle ratio {_fmt(metrics.get('oracle_ratio'))}", flush=True)
+    pictures = draw_synthesis_summary(runs, out)
+    for path in pictures:
+        print(f"      {path}")
+    return {"regions": table, "pictures": [str(p) for p in pictures]}
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from brainlens.viz.report import draw_encoder_maps, draw_subject_pictures
 
     out = Path(args.out)
     config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size,
-              "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5}}
+              "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5},
+              "synthesis": {"images_per_region": args.synthesis_images, "regions": list(DEMO_SYNTHESIS_REGIONS),
+                            "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]}}
     _write_json(out / "config.json", config)
-    stages = 3
+    stages = 4 if args.synthesis_images > 0 else 3
     print(f"[1/{stages}] simulating in-silico subject {args.subject} ({args.n_images} images)", flush=True)
     store_path = out / f"subject{args.subject}.h5"
     summary = _simulate(args.subject, args.n_images, store_path, image_size=args.image_size,
@@ -416,8 +453,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{encoding['category_regions_median_r2_over_nc']:.3f} over category-region voxels, in {encoding['seconds']} s")
     for path in maps:
         print(f"      {path}")
-    _write_json(out / "summary.json", {"simulate": summary, "pictures": [str(p) for p in pictures + maps],
-                                       "encoding": encoding})
+    result = {"simulate": summary, "pictures": [str(p) for p in pictures + maps], "encoding": encoding}
+
+    if args.synthesis_images > 0:
+        print(f"[4/{stages}] brain-guided synthesis: {args.synthesis_images} images per region, scored by the "
+              f"ground-truth brain", flush=True)
+        started = time.perf_counter()
+        result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.quiet)
+        result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(out / "summary.json", result)
     return 0
 
 
@@ -463,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
+    p.add_argument("--synthesis-images", type=int, default=16,
+                   help="brain-guided images per region (default 16; 0 skips synthesis)")
     p.set_defaults(func=cmd_demo)
 
     convert = commands.add_parser("convert", help="convert a public dataset into a subject store",

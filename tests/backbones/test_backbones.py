@@ -65,7 +65,7 @@ def test_shipped_convnet_tags_words_of_fresh_images():
 
 
 def test_missing_shipped_files_say_how_to_retrain(tmp_path):
-    with pytest.raises(FileNotFoundError, match="brainlens zoo train backbone"):
+    with pytest.raises(FileNotFoundError, match="brainlens zoo train insilico-convnet"):
         load_convnet(tmp_path)
     assert "insilico-convnet" in SHIPPED_BACKBONES
 
@@ -106,3 +106,18 @@ def test_unknown_backbone_name_is_a_clear_error(monkeypatch):
     with pytest.raises(Exception, match="no-such-org/no-such-backbone") as info:
         load_backbone("no-such-org/no-such-backbone")
     assert "Traceback" not in str(info.value)
+
+
+def test_training_is_deterministic_and_writes_a_loadable_backbone(tmp_path):
+    from brainlens.backbones.convnet import train_convnet
+
+    small = dict(n_train=48, n_val=24, epochs=1, batch_size=24, min_count=3, config=ConvNetConfig(widths=(8, 8, 8, 8), blocks=0))
+    seen = []
+    metrics = train_convnet(tmp_path / "a", progress=lambda stage, k: seen.append((stage, k)), **small)
+    train_convnet(tmp_path / "b", **small)
+    assert ("epochs", 1) in seen and sum(k for stage, k in seen if stage == "training images") == 48
+    assert 0 < metrics["tag_map"] <= 1 and (tmp_path / "a" / "metrics.json").is_file()
+    a, b = load_backbone(str(tmp_path / "a")), load_backbone(str(tmp_path / "b"))
+    images = torch.rand(2, 3, 64, 64)
+    assert torch.equal(a.tokens(images)["stage2"].local, b.tokens(images)["stage2"].local)
+    assert "face" in a.config.vocabulary

@@ -6,7 +6,7 @@ caption vocabulary). It never sees the category labels or the attributes that th
 own category network was trained on, and it shares none of its weights or architecture.
 
 Four stages of residual blocks, each halving the resolution: at 64 px, stage1 gives 32×32 tokens,
-stage2 16×16, stage3 8×8 and stage4 4×4. Retrain with ``brainlens zoo train backbone``.
+stage2 16×16, stage3 8×8 and stage4 4×4. Retrain with ``brainlens zoo train insilico-convnet``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from torch import nn
 from brainlens.backbones.base import Backbone, LayerTokens
 from brainlens.insilico import stimuli
 
-__all__ = ["ConvNetConfig", "ConvNetBackbone", "SHIPPED_DIR", "load_convnet", "train_convnet", "caption_words"]
+__all__ = [
+    "ConvNetConfig", "ConvNetBackbone", "SHIPPED_DIR", "load_convnet", "train_convnet", "evaluate_convnet", "caption_words",
+]
 
 SHIPPED_DIR = Path(__file__).parent / "weights" / "insilico_convnet"
 _STOPWORDS = frozenset("a an the of with and on in by to at as its their them one".split())
@@ -133,7 +135,7 @@ def load_convnet(folder: str | Path = SHIPPED_DIR) -> ConvNetBackbone:
     folder = Path(folder)
     for name in ("config.json", "model.safetensors"):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"backbone file missing: {folder / name} (retrain with `brainlens zoo train backbone`)")
+            raise FileNotFoundError(f"backbone file missing: {folder / name} (retrain with `brainlens zoo train insilico-convnet`)")
     values = json.loads((folder / "config.json").read_text())
     values["widths"] = tuple(values["widths"])
     values["vocabulary"] = tuple(values["vocabulary"])
@@ -174,13 +176,13 @@ def train_convnet(
     min_count: int = 20,
     seed: int = 0,
     config: ConvNetConfig = ConvNetConfig(),
-    progress: Callable[[str, dict], None] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, float]:
     """Train the tagging convnet on fresh in-silico stimuli, deterministically from ``seed``; save it in ``out``.
 
     The vocabulary is every caption word used by at least ``min_count`` training images. Returns the
     validation metrics (mean average precision of the word tags), also written to ``out/metrics.json``.
-    ``progress(event, values)`` is called after each epoch.
+    ``progress(stage, k)``: stage "training images" counts images seen, "epochs" epochs done.
     """
     torch.manual_seed(seed)
     train = stimuli.generate(n_train, seed=30_000 + seed, size=config.image_size)
@@ -211,13 +213,22 @@ def train_convnet(
             optimiser.step()
             schedule.step()
             total += loss.item() * len(idx)
+            if progress is not None:
+                progress("training images", len(idx))
         net.eval()
         metrics = {"train_loss": total / n_train, **evaluate_tags(net, val.images, val_targets)}
         if progress is not None:
-            progress("epoch", {"epoch": epoch + 1, **metrics})
+            progress("epochs", 1)
     net.save(out)
     _write_text(Path(out) / "metrics.json", json.dumps({**metrics, "n_train": n_train, "epochs": epochs, "seed": seed}, indent=2))
     return metrics
+
+
+def evaluate_convnet(folder: str | Path = SHIPPED_DIR, *, n: int = 2000, seed: int = 60_000) -> dict[str, float]:
+    """Word-tag mean average precision of a saved convnet on ``n`` fresh held-out in-silico images."""
+    net = load_convnet(folder)
+    data = stimuli.generate(n, seed=seed, size=net.config.image_size)
+    return evaluate_tags(net, data.images, _bag_of_words(data.captions, net.config.vocabulary))
 
 
 @torch.no_grad()

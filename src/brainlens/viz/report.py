@@ -13,7 +13,9 @@ from brainlens.encoding.scores import noise_ceiling
 from brainlens.viz.cortex import plot_flatmap
 from brainlens.viz.images import category_grid, save_figure, save_image
 
-__all__ = ["draw_subject_pictures", "draw_encoder_maps", "region_selectivity", "plot_selectivity"]
+__all__ = [
+    "draw_subject_pictures", "draw_encoder_maps", "draw_synthesis_summary", "region_selectivity", "plot_selectivity",
+]
 
 
 def region_selectivity(store: store_module.Store, *, use_truth: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
@@ -187,3 +189,48 @@ def draw_encoder_maps(encoder_dir: str | Path, out: str | Path | None = None) ->
         written.append(out / "encoder_selectors.png")
         save_figure(fig, written[-1])
     return written
+
+
+_SYNTHESIS_COLUMNS = (
+    ("category_accuracy", "category acc."),
+    ("true_response_mean", "true resp."),
+    ("top1pct_natural_response_mean", "top 1% natural"),
+    ("random_natural_response_mean", "random natural"),
+    ("oracle_ratio", "oracle ratio"),
+)
+
+
+def draw_synthesis_summary(runs: dict[str, tuple[np.ndarray, dict]], out: str | Path) -> list[Path]:
+    """One grid row of synthesized images per region and the table of their figures.
+
+    runs: {region: (images (n, H, W, 3) uint8, metrics from ``generation.synthesis.synthesize``)}.
+    Writes ``out/synthesis_grid.png`` and ``out/synthesis_table.png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from brainlens.viz.images import image_grid
+
+    out = Path(out)
+    per_row = min(len(images) for images, _ in runs.values())
+    rows = np.concatenate([images[:per_row] for images, _ in runs.values()])
+    grid = image_grid(rows, nrow=per_row, row_labels=list(runs), scale=2)
+    written = [out / "synthesis_grid.png"]
+    save_image(grid, written[-1])
+
+    cells = [[_format(metrics.get(key)) for key, _ in _SYNTHESIS_COLUMNS] for _, metrics in runs.values()]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(runs) + 1.2))
+    ax.axis("off")
+    table = ax.table(cellText=cells, rowLabels=list(runs), colLabels=[label for _, label in _SYNTHESIS_COLUMNS],
+                     loc="center", cellLoc="center")
+    table.scale(1, 1.4)
+    ax.set_title("Brain-guided synthesis: category accuracy and true responses (in-silico fMRI experiment)")
+    written.append(out / "synthesis_table.png")
+    save_figure(fig, written[-1])
+    return written
+
+
+def _format(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
