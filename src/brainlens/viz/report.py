@@ -177,8 +177,11 @@ def draw_encoder_maps(encoder_dir: str | Path, out: str | Path | None = None) ->
             scale = encoder.scale_weights().cpu().numpy()  # (V,)
         depth = layers @ np.arange(layers.shape[1]) / max(layers.shape[1] - 1, 1)
         fig, axes = plt.subplots(4, 2, figsize=(12, 18))
-        plot_flatmap(_on_all_voxels(depth, index, n_voxels), vertex, cmap="viridis", vmin=0, vmax=1, outlines=roi,
-                     ax_pair=axes[0], colorbar_label=f"layer selected (0 = {encoder.layers[0]}, 1 = {encoder.layers[-1]})")
+        # soft layer choices sit in a narrow band of [0, 1]: the colour range follows the data
+        low, high = np.percentile(depth, [2, 98]) if depth.size else (0.0, 1.0)
+        plot_flatmap(_on_all_voxels(depth, index, n_voxels), vertex, cmap="viridis", vmin=float(low),
+                     vmax=float(max(high, low + 1e-3)), outlines=roi, ax_pair=axes[0],
+                     colorbar_label=f"mean layer selected (0 = {encoder.layers[0]}, 1 = {encoder.layers[-1]})")
         plot_flatmap(_on_all_voxels(xy[:, 0], index, n_voxels), vertex, cmap="coolwarm", vmin=-1, vmax=1, outlines=roi,
                      ax_pair=axes[1], colorbar_label="place selected: x (−1 left, +1 right)")
         plot_flatmap(_on_all_voxels(-xy[:, 1], index, n_voxels), vertex, cmap="coolwarm", vmin=-1, vmax=1, outlines=roi,
