@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from brainlens._io import write_json as _write_json
 
 __all__ = ["main"]
 
@@ -39,14 +40,6 @@ class _Bars:
     def close(self) -> None:
         for bar in self._bars.values():
             bar.close()
-
-
-def _write_json(path: Path, data: object) -> None:
-    """Atomic JSON write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------

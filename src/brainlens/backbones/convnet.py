@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainlens._io import write_json
 from brainlens.backbones.base import Backbone, LayerTokens
 from brainlens.insilico import stimuli
 
@@ -114,18 +115,12 @@ class ConvNetBackbone(Backbone):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_text(folder / "config.json", json.dumps(asdict(self.config), indent=2))
+        write_json(folder / "config.json", asdict(self.config))
         # stored in half precision (half the size); loading casts back to float32
         state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()}
         tmp = folder / "model.safetensors.tmp"
         save_file(state, str(tmp))
         tmp.replace(folder / "model.safetensors")
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def load_convnet(folder: str | Path = SHIPPED_DIR) -> ConvNetBackbone:
@@ -220,7 +215,7 @@ def train_convnet(
         if progress is not None:
             progress("epochs", 1)
     net.save(out)
-    _write_text(Path(out) / "metrics.json", json.dumps({**metrics, "n_train": n_train, "epochs": epochs, "seed": seed}, indent=2))
+    write_json(Path(out) / "metrics.json", {**metrics, "n_train": n_train, "epochs": epochs, "seed": seed})
     return metrics
 
 

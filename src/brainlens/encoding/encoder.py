@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from brainlens._io import write_json
 from brainlens.backbones import Backbone, backbone_for
 from brainlens.backbones.cache import FeatureCache, pool_local
 from brainlens.encoding import scores
@@ -114,14 +115,6 @@ class RidgeEncoder(nn.Module):
 
 
 _RIDGE_TENSORS = ("feature_mean", "feature_std", "weight", "bias", "voxel_index")
-
-
-def write_json(path: Path, data: object) -> None:
-    """Write JSON atomically (temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def _read_config(folder: Path) -> dict:

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from brainlens._io import write_json as _write_json
 from brainlens.backbones import Backbone, backbone_for
 from brainlens.backbones.cache import FeatureCache, Features, backbone_fingerprint, image_fingerprint, pool_local
 from brainlens.encoding import scores
@@ -524,12 +525,6 @@ def _device_of(module: nn.Module) -> torch.device:
     for tensor in (*module.parameters(), *module.buffers()):
         return tensor.device
     return torch.device("cpu")
-
-
-def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------
