@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	else \
 		$(PY) -m pip install --quiet torch==2.13.0; \
 	fi
-	$(PY) -m pip install --quiet -e ".[hub,bench,dev]"
+	$(PY) -m pip install --quiet -e ".[bench,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

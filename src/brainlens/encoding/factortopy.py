@@ -746,7 +746,7 @@ def _import_accelerate():
     try:
         import accelerate
     except ImportError as err:
-        raise ImportError("fit_factortopy trains with Hugging Face accelerate: pip install 'brainlens[hub]' (or accelerate)") from err
+        raise ImportError("fit_factortopy trains with Hugging Face accelerate: pip install accelerate (a dependency of brainlens)") from err
     return accelerate
 
 
