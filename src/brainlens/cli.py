@@ -329,7 +329,7 @@ def _synthesis_config(args: argparse.Namespace):
         region=args.region, contrast=args.contrast, n=args.n, rerank_from=args.rerank, model=args.model,
         guidance_scale=args.guidance_scale, steps=args.steps, scheduler=args.scheduler, gradient_path=args.gradient_path,
         guidance_every=args.guidance_every, seed=args.seed, batch_size=args.batch_size, device=args.device,
-        fp16=args.fp16, oracle=not args.no_oracle,
+        fp16=args.fp16, oracle=not args.no_oracle, embedder=args.embedder, category_prompts=args.category_prompts,
     )
 
 
@@ -628,6 +628,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--fp16", action="store_true", help="half-precision diffusion model (GPU)")
     p.add_argument("--no-oracle", action="store_true", help="in-silico: skip the run guided by the ground-truth brain")
+    p.add_argument("--embedder", default="embedder", help="zero-shot classifier for category accuracy: the shipped "
+                   "'embedder', a folder, or a hub CLIP such as openai/clip-vit-large-patch14 (default embedder)")
+    p.add_argument("--category-prompts", choices=("captions", "names"), default="captions",
+                   help="captions: in-silico caption phrases (shipped embedder); names: 'a photo of a face' (hub CLIPs)")
     p.set_defaults(func=cmd_synthesize)
 
     insilico = commands.add_parser("insilico", help="tools of the in-silico subject").add_subparsers(dest="tool", required=True, metavar="TOOL")

@@ -17,9 +17,11 @@ pytest.importorskip("diffusers")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     from tests.generation.test_diffusion import _tiny_pipeline
+    from tests.generation.test_embedder import _tiny_training
 
     root = tmp_path_factory.mktemp("synthesis")
     _tiny_pipeline().save_pretrained(root / "diffusion")
+    _tiny_training(root / "embedder")  # a tiny embedder trained on in-silico captions (knows their words)
     subject = InSilicoSubject(1)
     subject.write_store(subject.simulate(120, n_test=20, n_val=10, trials_per_session=360), root / "sub1.h5")
     backbone = tiny_convnet()
@@ -37,7 +39,7 @@ def test_region_category_reads_halves():
 
 def test_synthesize_writes_images_and_truth_metrics(setup):
     config = SynthesisConfig(region="OPA-anterior", contrast="OPA-posterior", n=3, rerank_from=4, model=str(setup / "diffusion"),
-                             steps=2, batch_size=4, natural_pool=200)
+                             steps=2, batch_size=4, natural_pool=200, embedder=str(setup / "embedder"))
     images, metrics = synthesize(setup / "encoder", config, out=setup / "out")
     assert images.shape == (3, 3, 16, 16)
     assert sorted(p.name for p in (setup / "out" / "images").iterdir()) == ["0000.png", "0001.png", "0002.png"]
@@ -55,7 +57,7 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
 
 def test_synthesize_cli_and_its_errors(setup, capsys):
     args = ["--quiet", "synthesize", "--encoder", str(setup / "encoder"), "--n", "2", "--steps", "1",
-            "--model", str(setup / "diffusion"), "--no-oracle"]
+            "--model", str(setup / "diffusion"), "--no-oracle", "--embedder", str(setup / "embedder")]
     assert main(args + ["--region", "FFA-1", "--out", str(setup / "cli")]) == 0
     assert "category_accuracy" in capsys.readouterr().out
     assert (setup / "cli" / "metrics.json").is_file() and (setup / "cli" / "config.json").is_file()
@@ -65,3 +67,27 @@ def test_synthesize_cli_and_its_errors(setup, capsys):
     assert "guidance scale must be finite" in capsys.readouterr().err
     assert main(args + ["--region", "FFA-1", "--steps", "0", "--out", str(setup / "bad")]) == 1
     assert "steps must be an integer ≥ 1; 0" in capsys.readouterr().err
+
+
+def test_category_prompts():
+    from brainlens.evaluation.semantic import category_prompts
+
+    assert category_prompts(["face"], "names") == {"face": ["a photo of a face"]}
+    assert len(category_prompts(["face", "food"], "captions")["food"]) > 1
+    with pytest.raises(ValueError, match="prompt style must be one of"):
+        category_prompts(["face"], "emoji")
+
+
+def test_synthesis_on_a_converted_store(setup, tmp_path):
+    """A real-dataset store (GOD's layout, no voxel locations) runs through encoding and synthesis;
+    only the in-silico truth fields are missing."""
+    from tests.datasets.fixtures_mindvis import make_god
+
+    make_god(tmp_path / "god", n_per_category=6)
+    assert main(["--quiet", "convert", "god", "--root", str(tmp_path / "god"), "--subject", "3",
+                 "--out", str(tmp_path / "god.h5")]) == 0
+    fit_ridge_encoder(tmp_path / "god.h5", str(setup / "backbone"), out=tmp_path / "encoder", grid=1, cv=2)
+    config = SynthesisConfig(region="FFA", n=2, model=str(setup / "diffusion"), steps=2, embedder=str(setup / "embedder"))
+    images, metrics = synthesize(tmp_path / "encoder", config, out=tmp_path / "out")
+    assert images.shape[0] == 2 and metrics["category"] == "face" and "category_accuracy" in metrics
+    assert "true_response_mean" not in metrics

@@ -26,7 +26,7 @@ __all__ = ["SynthesisConfig", "synthesize", "region_category"]
 
 # which category a region (by NSD's names, halves included) prefers; BrainDiVE's five-way scoring
 _REGION_CATEGORY = {
-    "OFA": "face", "FFA-1": "face", "FFA-2": "face", "EBA": "body", "FBA-1": "body", "FBA-2": "body",
+    "OFA": "face", "FFA": "face", "FFA-1": "face", "FFA-2": "face", "EBA": "body", "FBA-1": "body", "FBA-2": "body",
     "OPA": "place", "PPA": "place", "RSC": "place", "VWFA-1": "word", "VWFA-2": "word", "food": "food",
 }  # fmt: skip
 
@@ -57,7 +57,8 @@ class SynthesisConfig:
     fp16: bool = False  # half precision for the diffusion model (GPU); the encoder stays float32
     oracle: bool = True  # in-silico only: also guide by the ground-truth brain
     natural_pool: int = 5000  # in-silico only: natural images whose top 1 % is the bar to beat
-    embedder: str = "embedder"  # zero-shot classifier for category accuracy
+    embedder: str = "embedder"  # zero-shot classifier for category accuracy: shipped name, folder or hub CLIP id
+    category_prompts: str = "captions"  # "captions" for the shipped embedder, "names" ("a photo of a face") for hub CLIPs
 
 
 def _objective(encoder, store_path: str, config: SynthesisConfig) -> Objective:
@@ -116,7 +117,7 @@ def synthesize(
         from brainlens.generation.zoo import load_embedder
 
         embedder = load_embedder(config.embedder, device=config.device)
-        metrics.update(category_accuracy(embedder, images.to(config.device), category))
+        metrics.update(category_accuracy(embedder, images.to(config.device), category, style=config.category_prompts))
         metrics["category"] = category
     with open_store(store_path) as opened:
         in_silico = opened.attrs.get("dataset") == "insilico"
