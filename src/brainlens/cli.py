@@ -258,6 +258,27 @@ def cmd_zoo_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo_sample(args: argparse.Namespace) -> int:
+    import inspect
+
+    model = _shipped_model(args.name)
+    draw = model.sample_fn
+    if draw is None:
+        from brainlens.generation.zoo import SHIPPED
+
+        able = sorted(name for name, m in SHIPPED.items() if m.sample is not None)
+        raise ValueError(f"shipped model {args.name!r} draws no samples; models that do: {able}")
+    options = {k: v for k, v in (("n", args.n), ("seed", args.seed)) if v is not None}
+    if args.steps is not None:
+        if "num_inference_steps" not in inspect.signature(draw).parameters:
+            raise ValueError(f"--steps applies to diffusion models; {args.name!r} has no denoising steps")
+        options["num_inference_steps"] = args.steps
+    paths = draw(Path(args.out), Path(args.model) if args.model else model.name, **options)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # encode: image → brain
 
@@ -569,6 +590,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="shipped model name (see `brainlens zoo list`)")
     p.add_argument("--model", default=None, help="folder of a retrained model to score instead of the shipped one")
     p.set_defaults(func=cmd_zoo_eval)
+    p = zoo.add_parser("sample", help="draw a shipped model's outputs into an image grid",
+                       description="Draw what a shipped model makes (the VAE: held-out images and their reconstructions; "
+                       "the diffusion model: samples, images regenerated from embeddings, img2img) into a PNG grid in --out.")
+    p.add_argument("name", help="shipped model name (see `brainlens zoo list`)")
+    p.add_argument("--out", required=True, help="folder for the PNG")
+    p.add_argument("--model", default=None, help="folder of a retrained model to draw instead of the shipped one")
+    p.add_argument("--n", type=int, default=None, help="images per row (default: the model's own)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the noise and of the held-out stimuli (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (diffusion models; default 25)")
+    p.set_defaults(func=cmd_zoo_sample)
 
     encode = commands.add_parser("encode", help="fit voxelwise encoding models (image → brain) and draw their maps",
                                  description="Encoding models: backbone features → voxel responses.")

@@ -1,0 +1,889 @@
+"""The shipped latent diffusion model: a small VAE and an embedding-conditioned UNet.
+
+Both are diffusers components trained on in-silico stimuli and saved in diffusers' folder format, so
+the code that loads ``stabilityai/stable-diffusion-2-1-base`` from the hub loads them too:
+
+- ``weights/vae/``: an ``AutoencoderKL`` from 64-pixel RGB images to 16 × 16 × 4 latents, with the
+  latents' mean and spread measured on training images and saved as ``shift_factor`` and
+  ``scaling_factor`` in its config (``brainlens zoo train vae``);
+- ``weights/diffusion/``: an :class:`~brainlens.generation.pipeline_embedding.EmbeddingDiffusionPipeline`
+  folder (``model_index.json``, ``vae/``, ``unet/``, ``scheduler/``). Its ``UNet2DConditionModel``
+  reads the shipped embedder's image embedding through a class-embedding projection added to the
+  timestep embedding, as Stable unCLIP does. It was trained unconditionally first, then with the
+  embedding, dropped to zero for 15 % of samples, so the same network samples unconditionally and
+  supports classifier-free guidance (``brainlens zoo train diffusion``, after the VAE and the embedder).
+
+Weights are stored in float16 to keep the package small; loaders cast them back to float32.
+
+Training is deterministic from its seed (on one torch build and thread count), saves a checkpoint
+after every epoch in a hidden folder beside the output, and an interrupted run continues from it.
+
+Example
+-------
+>>> from brainlens.generation import load_embedder, load_pipeline
+>>> pipe, embedder = load_pipeline("diffusion"), load_embedder("embedder")
+>>> images = pipe(num_images=8, generator=torch.Generator().manual_seed(0), output_type="pt").images
+>>> again = pipe(embedder.embed_images(images), generator=torch.Generator().manual_seed(1)).images
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from brainlens.insilico import stimuli
+
+__all__ = [
+    "HELDOUT_SEED",
+    "UNetSpec",
+    "VAESpec",
+    "build_scheduler",
+    "evaluate_diffusion",
+    "evaluate_vae",
+    "sample_diffusion",
+    "sample_vae",
+    "train_diffusion",
+    "train_vae",
+    "two_way_identification",
+]
+
+# Stimulus seeds: training images are those of the embedder (30_000 + seed); evaluation draws from a
+# seed that no shipped model trains on.
+_TRAIN_SEED = 30_000
+HELDOUT_SEED = 60_000
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class VAESpec:
+    """Shape of the shipped VAE (a diffusers ``AutoencoderKL``)."""
+
+    image_size: int = 64  # side of the training images in pixels
+    block_out_channels: tuple[int, ...] = (16, 32, 64)  # each block after the first halves the side: 64 → 16
+    layers_per_block: int = 1  # resnets per encoder block (the decoder has one more)
+    latent_channels: int = 4  # channels of the latent image
+    norm_num_groups: int = 8  # GroupNorm groups; divides every width
+
+    def build(self):
+        from diffusers import AutoencoderKL
+
+        n = len(self.block_out_channels)
+        return AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * n,
+            up_block_types=("UpDecoderBlock2D",) * n,
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            latent_channels=self.latent_channels,
+            norm_num_groups=self.norm_num_groups,
+            sample_size=self.image_size,
+            # no attention: the VAE stays fully convolutional, so it can train on crops
+            mid_block_add_attention=False,
+        )
+
+
+@dataclass(frozen=True)
+class UNetSpec:
+    """Shape of the shipped UNet (a diffusers ``UNet2DConditionModel``) on 16 × 16 latents."""
+
+    block_out_channels: tuple[int, ...] = (48, 96, 160)  # widths at 16, 8 and 4 latent cells
+    layers_per_block: int = 1  # resnets per down block (up blocks have one more)
+    attention_head_dim: int = 32  # self-attention at the coarsest level only, 160 / 32 = 5 heads
+    norm_num_groups: int = 16  # GroupNorm groups; divides every width
+
+    def build(self, embedding_dim: int, latent_channels: int = 4, latent_size: int = 16):
+        from diffusers import UNet2DConditionModel
+
+        n = len(self.block_out_channels)
+        down = ("DownBlock2D",) * (n - 1) + ("AttnDownBlock2D",)
+        up = ("AttnUpBlock2D",) + ("UpBlock2D",) * (n - 1)
+        return UNet2DConditionModel(
+            sample_size=latent_size,
+            in_channels=latent_channels,
+            out_channels=latent_channels,
+            down_block_types=down,
+            up_block_types=up,
+            mid_block_type="UNetMidBlock2D",
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            attention_head_dim=self.attention_head_dim,
+            norm_num_groups=self.norm_num_groups,
+            # the embedding is projected and added to the timestep embedding, which scales and
+            # shifts every resnet's features (FiLM)
+            class_embed_type="projection",
+            projection_class_embeddings_input_dim=embedding_dim,
+            resnet_time_scale_shift="scale_shift",
+            cross_attention_dim=embedding_dim,  # unused: no cross-attention blocks
+        )
+
+
+def build_scheduler(prediction_type: str = "v_prediction"):
+    """The noise schedule of training, as a DDIM scheduler (swap in DPM-Solver etc. with ``from_config``).
+
+    Stable Diffusion's scaled-linear betas; "trailing" timestep spacing so that sampling starts at the
+    last training step, where the latents are closest to pure noise. The UNet predicts v
+    (``prediction_type="v_prediction"``, as Stable Diffusion 2 does): at high noise a noise prediction
+    must be divided by a tiny √ᾱ to give the clean latent, so its errors blow up into blotches, while v
+    there is the clean latent itself.
+    """
+    from diffusers import DDIMScheduler
+
+    if prediction_type not in ("epsilon", "v_prediction"):
+        raise ValueError(f"prediction_type must be 'epsilon' or 'v_prediction'; {prediction_type!r} was provided.")
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        prediction_type=prediction_type,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        timestep_spacing="trailing",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; {name}={value!r} was provided.")
+
+
+def _as_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) → float (B, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
+
+
+def _as_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3)."""
+    return images.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _tick(progress: Progress | None, stage: str) -> Callable[[int], None] | None:
+    return None if progress is None else (lambda k: progress(stage, k))
+
+
+def _training_images(n: int, seed: int, size: int, images: np.ndarray | None, progress: Progress | None) -> np.ndarray:
+    """The training stimuli (n, size, size, 3) uint8: those given (drawn with the same seed) or drawn now."""
+    if images is None:
+        return stimuli.generate(n, seed=_TRAIN_SEED + seed, size=size, progress=_tick(progress, "stimuli")).images
+    if images.ndim != 4 or images.shape[0] < n or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
+        raise ValueError(f"'images' must be uint8 (>= {n}, {size}, {size}, 3); got {images.dtype} {images.shape}.")
+    return images[:n]
+
+
+def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return factor
+
+
+def _checkpoint_dir(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.checkpoint")
+
+
+def _save_checkpoint(folder: Path, state: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, folder / "state.pt")
+
+
+def _load_checkpoint(folder: Path, settings: dict) -> dict | None:
+    """The last epoch's state, if a run with the same settings left one."""
+    path = folder / "state.pt"
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("settings") != settings:
+        raise ValueError(
+            f"{folder} holds a checkpoint of a run with other settings ({state.get('settings')}); "
+            f"delete it to start again, or rerun with those settings to continue it."
+        )
+    return state
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Move a finished ``staging`` folder to ``target``; readers never see a half-written model."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _load_vae(vae):
+    if not isinstance(vae, (str, os.PathLike)):
+        return vae
+    from brainlens.generation.zoo import load_vae
+
+    return load_vae(vae)
+
+
+def _load_embedder(embedder):
+    if not isinstance(embedder, (str, os.PathLike)):
+        return embedder
+    from brainlens.generation.zoo import load_embedder
+
+    return load_embedder(embedder)
+
+
+def _load_pipeline(pipeline):
+    if not isinstance(pipeline, (str, os.PathLike)):
+        return pipeline
+    from brainlens.generation.zoo import load_pipeline
+
+    return load_pipeline(pipeline)
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE
+
+
+def _image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float, edge_weight: float) -> tuple[torch.Tensor, dict]:
+    """x (B, 3, H, W) in [-1, 1] → loss: L1 on pixels and on their differences (edges stay sharp) + KL."""
+    posterior = vae.encode(x).latent_dist
+    z = posterior.sample(generator=generator)  # (B, C, H/4, W/4)
+    y = vae.decode(z).sample
+    pixel = (y - x).abs().mean()
+    (ydx, ydy), (xdx, xdy) = _image_gradients(y), _image_gradients(x)
+    edge = (ydx - xdx).abs().mean() + (ydy - xdy).abs().mean()
+    kl = posterior.kl().mean() / z[0].numel()  # per latent element
+    loss = pixel + edge_weight * edge + kl_weight * kl
+    return loss, {"pixel_l1": pixel.item(), "edge_l1": edge.item(), "kl": kl.item()}
+
+
+def _random_crops(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """One random square crop of side `size` per image (B, 3, H, W) → (B, 3, size, size)."""
+    if size >= x.shape[-1]:
+        return x
+    # crop corners on the latent grid, so crops see the same alignment as whole images
+    cells = (x.shape[-1] - size) // 4 + 1
+    corners = torch.randint(0, cells, (x.shape[0], 2), generator=generator) * 4
+    return torch.stack([img[:, r : r + size, c : c + size] for img, (r, c) in zip(x, corners.tolist())])
+
+
+@torch.no_grad()
+def _latent_statistics(vae, images: np.ndarray, batch_size: int = 250) -> tuple[float, float]:
+    """Mean and standard deviation over all elements of the posterior means of `images`."""
+    total, total_sq, count = 0.0, 0.0, 0
+    for i in range(0, len(images), batch_size):
+        z = vae.encode(_as_tensor(images[i : i + batch_size]) * 2 - 1).latent_dist.mode().double()
+        total += float(z.sum())
+        total_sq += float((z * z).sum())
+        count += z.numel()
+    mean = total / count
+    return mean, math.sqrt(max(total_sq / count - mean * mean, 1e-12))
+
+
+def train_vae(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    n_train: int = 40_000,
+    epochs: int = 5,
+    batch_size: int = 32,
+    crop: int = 32,
+    lr: float = 2e-3,
+    warmup: float = 0.02,
+    kl_weight: float = 1e-4,
+    edge_weight: float = 0.5,
+    spec: VAESpec = VAESpec(),
+    images: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Train the VAE on in-silico images and save it, with ``metrics.json``, to ``out_dir``.
+
+    Each step reconstructs random `crop` × `crop` pieces of `batch_size` training images (the VAE is
+    fully convolutional; crops cost a quarter of whole 64-pixel images per step and teach the same
+    local code). The loss is L1 on pixels plus `edge_weight` × L1 on horizontal and vertical pixel
+    differences plus `kl_weight` × the KL divergence per latent element. AdamW with linear warm-up
+    and cosine decay. Afterwards the latents' mean and standard deviation over 4000 training images
+    become the config's ``shift_factor`` and ``1 / scaling_factor``, and the reconstruction PSNR is
+    measured on held-out images (:func:`evaluate_vae`).
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder to write (replaced as a whole when training ends); the checkpoint of each epoch goes to a
+        hidden folder beside it (``.NAME.checkpoint``), which a rerun with the same settings continues
+        from and which is removed at the end.
+    seed : int
+        Seeds the weights, the batches and the training stimuli (``stimuli.generate(n_train, 30_000 + seed)``).
+    images : uint8 array (>= n_train, 64, 64, 3), optional
+        Those training stimuli, when already drawn (saves a minute and a half).
+    progress : callable, optional
+        ``progress(stage, k)``: ``"stimuli"`` with images drawn, ``"vae steps"`` with 1 per step.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``: ``psnr_db`` on held-out images and the training record.
+    """
+    _check_positive(n_train=n_train, epochs=epochs, batch_size=batch_size, crop=crop)
+    if crop % 4 or crop > spec.image_size:
+        raise ValueError(f"crop must be a multiple of 4 and at most {spec.image_size}; crop={crop!r} was provided.")
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    settings = {"seed": seed, "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "crop": crop, "lr": lr,
+                "warmup": warmup, "kl_weight": kl_weight, "edge_weight": edge_weight, "spec": asdict(spec)}
+    data = _training_images(n_train, seed, spec.image_size, images, progress)
+
+    torch.manual_seed(seed)
+    vae = spec.build()
+    optimiser = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    total = epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total, max(1, int(warmup * total))))
+    generator = torch.Generator().manual_seed(seed)
+    checkpoint_dir = _checkpoint_dir(out_dir)
+    history: list[dict] = []
+    first_epoch, elapsed = 0, 0.0
+    state = _load_checkpoint(checkpoint_dir, settings)
+    if state is not None:
+        vae.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        history, first_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
+
+    tick = _tick(progress, "vae steps")
+    for epoch in range(first_epoch, epochs):
+        epoch_started = time.perf_counter()
+        vae.train()
+        order = torch.randperm(n_train, generator=generator).numpy()
+        sums: dict[str, float] = {}
+        for start in range(0, n_train, batch_size):
+            idx = np.sort(order[start : start + batch_size])
+            x = _random_crops(_as_tensor(data[idx]) * 2 - 1, crop, generator)
+            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            for key, value in {"loss": loss.item(), **parts}.items():
+                sums[key] = sums.get(key, 0.0) + value * len(idx)
+            if tick is not None:
+                tick(1)
+        elapsed += time.perf_counter() - epoch_started
+        history.append({"epoch": epoch + 1, **{k: v / n_train for k, v in sums.items()}})
+        _save_checkpoint(checkpoint_dir, {
+            "settings": settings, "model": vae.state_dict(), "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(), "generator": generator.get_state(), "history": history,
+            "epoch": epoch + 1, "seconds": elapsed,
+        })
+
+    vae.eval()
+    shift, std = _latent_statistics(vae, data[:4000])
+    vae.register_to_config(shift_factor=shift, scaling_factor=1.0 / std)
+    metrics = evaluate_vae(vae)
+    metrics.update({
+        "latent_mean": shift, "latent_std": std, "train_seconds": round(elapsed, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1), "history": history,
+        "training": {**settings, "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "parameters": sum(p.numel() for p in vae.parameters()),
+    })
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    vae.half().save_pretrained(staging)  # float16 storage; loaders cast back to float32
+    _write_json(staging / "metrics.json", metrics)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _replace_folder(staging, out_dir)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return metrics
+
+
+@torch.no_grad()
+def _reconstruct(vae, images: np.ndarray, batch_size: int = 250) -> torch.Tensor:
+    """uint8 (n, H, W, 3) → VAE reconstructions (n, 3, H, W) in [0, 1] through the posterior mean."""
+    vae = vae.float().eval()
+    parts = []
+    for i in range(0, len(images), batch_size):
+        x = _as_tensor(images[i : i + batch_size]) * 2 - 1
+        parts.append((vae.decode(vae.encode(x).latent_dist.mode()).sample / 2 + 0.5).clamp(0, 1))
+    return torch.cat(parts)
+
+
+def evaluate_vae(vae="vae", *, n: int = 500, seed: int = HELDOUT_SEED) -> dict:
+    """Reconstruction quality on `n` held-out stimuli (drawn with `seed`, never used in training).
+
+    Returns ``psnr_db`` (mean over images of 10 log10(1 / MSE), pixels in [0, 1]) and
+    ``pixel_correlation`` (mean Pearson r between each image and its reconstruction).
+    `vae` is an ``AutoencoderKL`` or anything :func:`brainlens.generation.load_vae` takes.
+    """
+    _check_positive(n=n)
+    vae = _load_vae(vae)
+    heldout = stimuli.generate(n, seed=seed, size=int(vae.config.sample_size))
+    truth = _as_tensor(heldout.images)
+    recon = _reconstruct(vae, heldout.images)
+    mse = (recon - truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+    a = truth.flatten(1) - truth.flatten(1).mean(1, keepdim=True)
+    b = recon.flatten(1) - recon.flatten(1).mean(1, keepdim=True)
+    r = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+    return {
+        "psnr_db": float((10 * torch.log10(1.0 / mse)).mean()),
+        "pixel_correlation": float(r.mean()),
+        "n_images": n,
+        "seed": seed,
+    }
+
+
+def sample_vae(out_dir: str | os.PathLike, vae="vae", *, n: int = 16, seed: int = 0) -> list[Path]:
+    """Draw `n` held-out stimuli (seed ``HELDOUT_SEED + seed``) above their VAE reconstructions into
+    ``out_dir/vae_samples.png``; returns the paths written."""
+    from brainlens.viz.images import image_grid, save_image
+
+    _check_positive(n=n)
+    vae = _load_vae(vae)
+    heldout = stimuli.generate(n, seed=HELDOUT_SEED + seed, size=int(vae.config.sample_size))
+    recon = _as_uint8(_reconstruct(vae, heldout.images))
+    rows = np.concatenate([heldout.images, recon])
+    grid = image_grid(rows, nrow=n, row_labels=["held-out", "VAE"], scale=2)
+    path = Path(out_dir) / "vae_samples.png"
+    save_image(grid, path)
+    return [path]
+
+
+# ---------------------------------------------------------------------------------------------
+# Diffusion
+
+
+@torch.no_grad()
+def _encode_latents(vae, data: np.ndarray, progress: Progress | None, batch_size: int = 200) -> torch.Tensor:
+    """Training images → scaled VAE latents (n, C, h, w), float16, through the posterior mean."""
+    vae = vae.float().eval()
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    tick = _tick(progress, "encoding")
+    parts = []
+    for i in range(0, len(data), batch_size):
+        z = vae.encode(_as_tensor(data[i : i + batch_size]) * 2 - 1).latent_dist.mode()
+        parts.append(((z - shift) * vae.config.scaling_factor).half())
+        if tick is not None:
+            tick(len(z))
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def _embed(embedder, data: np.ndarray, progress: Progress | None, batch_size: int = 200) -> torch.Tensor:
+    """Training images → the embedder's image embeddings (n, D), float32."""
+    tick = _tick(progress, "embedding")
+    parts = []
+    for i in range(0, len(data), batch_size):
+        parts.append(embedder.embed_images(_as_tensor(data[i : i + batch_size])).float().cpu())
+        if tick is not None:
+            tick(len(parts[-1]))
+    return torch.cat(parts)
+
+
+def _cached(path: Path, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """A tensor kept beside the checkpoint, so a resumed run skips recomputing it."""
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(value, path.with_name(path.name + ".tmp"))
+    os.replace(path.with_name(path.name + ".tmp"), path)
+    return value
+
+
+def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                ema[name].mul_(decay).add_(value, alpha=1 - decay)
+            else:
+                ema[name].copy_(value)
+
+
+def train_diffusion(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    vae="vae",
+    embedder="embedder",
+    embedding_dim: int = 128,
+    n_train: int = 30_000,
+    unconditional_epochs: int = 6,
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 8e-4,
+    warmup: float = 0.02,
+    drop_prob: float = 0.15,
+    ema_decay: float = 0.999,
+    min_snr_gamma: float = 5.0,
+    prediction_type: str = "v_prediction",
+    spec: UNetSpec = UNetSpec(),
+    images: np.ndarray | None = None,
+    evaluate: bool = True,
+    progress: Progress | None = None,
+) -> dict:
+    """Train the embedding-conditioned UNet on VAE latents of in-silico images; save the pipeline.
+
+    DDPM training (v or noise prediction at uniform timesteps of :func:`build_scheduler`'s schedule),
+    with min-SNR loss weights (Hang et al. 2023: ``min(SNR, gamma) / (SNR + 1)`` for v), AdamW with
+    warm-up and cosine decay over all epochs, and an exponential moving average of the weights, which
+    is what gets saved. Two phases over the same images:
+
+    1. `unconditional_epochs` with every embedding zero: the UNet learns the images themselves (the
+       embedder is not needed yet, so this phase can run before it exists);
+    2. `epochs` conditioned on the embedder's image embedding of each clean image, replaced by zeros
+       with probability `drop_prob` ("no embedding": unconditional sampling and classifier-free
+       guidance), as image-variation models are fine-tuned from unconditional or text models.
+
+    Latents and embeddings of the training set are computed once and kept with the checkpoint.
+
+    Parameters
+    ----------
+    out_dir : path
+        Pipeline folder to write (``model_index.json``, ``vae/``, ``unet/``, ``scheduler/``,
+        ``metrics.json``); replaced as a whole at the end. Checkpoints as in :func:`train_vae`.
+    seed : int
+        Seeds the weights, batches, noise and embedding drops; the training stimuli are
+        ``stimuli.generate(n_train, 30_000 + seed)``.
+    vae, embedder : model or name
+        The VAE whose latents the UNet learns (copied into the pipeline) and the embedder that
+        conditions it; shipped names by default. The embedder is loaded when phase 2 begins.
+    embedding_dim : int
+        Size of the embedder's embeddings (the UNet is built before the embedder is loaded).
+    evaluate : bool
+        Run :func:`evaluate_diffusion` on the result and put its figures in ``metrics.json``.
+    progress : callable, optional
+        ``progress(stage, k)``: ``"stimuli"``, ``"encoding"`` and ``"embedding"`` (images),
+        ``"unet steps"`` (1 per step), and the stages of :func:`evaluate_diffusion`.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+
+    _check_positive(n_train=n_train, epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim)
+    if isinstance(unconditional_epochs, bool) or not isinstance(unconditional_epochs, int) or unconditional_epochs < 0:
+        raise ValueError(f"unconditional_epochs must be an int >= 0; unconditional_epochs={unconditional_epochs!r} was provided.")
+    if not 0.0 <= drop_prob < 1.0:
+        raise ValueError(f"drop_prob must be in [0, 1); drop_prob={drop_prob!r} was provided.")
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1); ema_decay={ema_decay!r} was provided.")
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    vae_model = _load_vae(vae).float().eval()
+    name_of = lambda model: str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__  # noqa: E731
+    settings = {"seed": seed, "n_train": n_train, "unconditional_epochs": unconditional_epochs, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "warmup": warmup, "drop_prob": drop_prob, "ema_decay": ema_decay,
+                "min_snr_gamma": min_snr_gamma, "prediction_type": prediction_type, "spec": asdict(spec),
+                "embedding_dim": embedding_dim, "vae": name_of(vae), "embedder": name_of(embedder)}
+    checkpoint_dir = _checkpoint_dir(out_dir)
+    size = int(vae_model.config.sample_size)
+    data: list[np.ndarray] = []  # drawn at most once, when a cache misses
+
+    def training_images() -> np.ndarray:
+        if not data:
+            data.append(_training_images(n_train, seed, size, images, progress))
+        return data[0]
+
+    latents = _cached(checkpoint_dir / "latents.pt", lambda: _encode_latents(vae_model, training_images(), progress))
+    latent_channels, latent_size = latents.shape[1], latents.shape[-1]
+
+    torch.manual_seed(seed)
+    unet = spec.build(embedding_dim, latent_channels, latent_size)
+    noise_schedule = build_scheduler(prediction_type)
+    alphas_cumprod = noise_schedule.alphas_cumprod  # (T,)
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    # (T,) min-SNR weights: min(SNR, gamma) over the SNR-weight the target already carries
+    loss_weight = snr.clamp(max=min_snr_gamma) / (snr + 1 if prediction_type == "v_prediction" else snr)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    n_epochs = unconditional_epochs + epochs
+    total = n_epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total, max(1, int(warmup * total))))
+    generator = torch.Generator().manual_seed(seed)
+    ema = {name: value.detach().clone() for name, value in unet.state_dict().items()}
+    history: list[dict] = []
+    first_epoch, step, elapsed = 0, 0, 0.0
+    state = _load_checkpoint(checkpoint_dir, settings)
+    if state is not None:
+        unet.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        ema = state["ema"]
+        history, first_epoch, step, elapsed = state["history"], state["epoch"], state["step"], state["seconds"]
+
+    embedder_model, embeddings = None, None
+
+    def conditioning():
+        model = _load_embedder(embedder).float().eval()
+        values = _cached(checkpoint_dir / "embeddings.pt", lambda: _embed(model, training_images(), progress))
+        if values.shape[1] != embedding_dim:
+            raise ValueError(f"the embedder gives {values.shape[1]}-d embeddings; embedding_dim={embedding_dim!r} was provided.")
+        return model, values
+
+    tick = _tick(progress, "unet steps")
+    n_timesteps = len(alphas_cumprod)
+    for epoch in range(first_epoch, n_epochs):
+        conditional = epoch >= unconditional_epochs
+        if conditional and embeddings is None:
+            embedder_model, embeddings = conditioning()
+        epoch_started = time.perf_counter()
+        unet.train()
+        order = torch.randperm(n_train, generator=generator)
+        running = 0.0
+        for start in range(0, n_train, batch_size):
+            idx = order[start : start + batch_size].sort().values
+            clean = latents[idx].float()  # (B, C, h, w)
+            condition = torch.zeros(len(idx), embedding_dim)  # (B, D): "no embedding"
+            if conditional:
+                keep = torch.rand(len(idx), generator=generator) >= drop_prob
+                condition[keep] = embeddings[idx][keep]
+            t = torch.randint(0, n_timesteps, (len(idx),), generator=generator)
+            noise = torch.randn(clean.shape, generator=generator)
+            noisy = noise_schedule.add_noise(clean, noise, t)
+            target = noise_schedule.get_velocity(clean, noise, t) if prediction_type == "v_prediction" else noise
+            predicted = unet(noisy, t, encoder_hidden_states=None, class_labels=condition).sample
+            per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
+            loss = (loss_weight[t] * per_sample).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            step += 1
+            # the average warms up, so early weights do not linger in it
+            _ema_update(ema, unet, min(ema_decay, (1 + step) / (10 + step)))
+            running += loss.item() * len(idx)
+            if tick is not None:
+                tick(1)
+        elapsed += time.perf_counter() - epoch_started
+        history.append({"epoch": epoch + 1, "conditional": conditional, "train_loss": running / n_train})
+        _save_checkpoint(checkpoint_dir, {
+            "settings": settings, "model": unet.state_dict(), "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(), "generator": generator.get_state(), "ema": ema,
+            "history": history, "epoch": epoch + 1, "step": step, "seconds": elapsed,
+        })
+
+    unet.load_state_dict(ema)
+    # what is evaluated is what gets shipped: weights rounded to float16
+    unet = unet.half().float().eval()
+    pipe = EmbeddingDiffusionPipeline(vae=vae_model, unet=unet, scheduler=build_scheduler(prediction_type))
+    metrics: dict = {}
+    if evaluate:
+        if embedder_model is None:
+            embedder_model = _load_embedder(embedder).float().eval()
+        metrics.update(evaluate_diffusion(pipe, embedder_model, progress=progress))
+    metrics.update({
+        "train_seconds": round(elapsed, 1), "wall_seconds": round(time.perf_counter() - started, 1),
+        "history": history, "parameters": sum(p.numel() for p in unet.parameters()),
+        "training": {**settings, "steps": step, "torch": torch.__version__, "threads": torch.get_num_threads()},
+    })
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    # float16 storage (loaders cast back to float32), on copies: the caller's VAE stays as it was
+    stored = EmbeddingDiffusionPipeline(vae=copy.deepcopy(vae_model).half(), unet=unet.half(), scheduler=pipe.scheduler)
+    stored.save_pretrained(staging)
+    _write_json(staging / "metrics.json", metrics)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _replace_folder(staging, out_dir)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return metrics
+
+
+def two_way_identification(truth: torch.Tensor, recon: torch.Tensor) -> float:
+    """2-way identification as MindEye scores it: truth (n, d) and reconstruction (n, d) features.
+
+    ``r[i, j]`` is the Pearson correlation of ground truth i with reconstruction j; for each j, the
+    fraction of the other ground truths i ≠ j with ``r[i, j] < r[j, j]``; the mean over j. Chance is 0.5.
+    """
+    if truth.ndim != 2 or truth.shape != recon.shape or len(truth) < 2:
+        raise ValueError(f"truth and recon must both have shape (n >= 2, d); got {tuple(truth.shape)} and {tuple(recon.shape)}.")
+    a = truth.double() - truth.double().mean(1, keepdim=True)
+    b = recon.double() - recon.double().mean(1, keepdim=True)
+    r = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T  # (n truths, n recons)
+    own = r.diagonal()  # r[j, j]
+    n = len(r)
+    beaten = (r < own[None, :]).sum(0)  # per j: i with r[i, j] < r[j, j]; i = j never counts
+    return float((beaten.double() / (n - 1)).mean())
+
+
+@torch.no_grad()
+def evaluate_diffusion(
+    pipeline="diffusion",
+    embedder="embedder",
+    *,
+    n_samples: int = 300,
+    n_heldout: int = 300,
+    num_inference_steps: int = 25,
+    guidance_scale: float = 3.0,
+    seed: int = HELDOUT_SEED,
+    batch_size: int = 100,
+    progress: Progress | None = None,
+) -> dict:
+    """The bar figures of the diffusion model, measured with the embedder.
+
+    - **Unconditional samples** (`n_samples`, DDIM with `num_inference_steps`): the embedder's zero-shot
+      category of each; ``category_proportions`` against those of the training images
+      (``train_proportions``, their true main categories, and ``train_proportions_embedder``, the
+      embedder's reading of them); ``max_proportion_gap_points`` is the largest gap to the true
+      proportions in percentage points (bar ≤ 10). ``confidence``: mean top probability, against
+      ``train_confidence`` on training images; ``confident_fraction``: samples with top probability > 0.5.
+    - **Embedding → image** on `n_heldout` held-out stimuli: generate from each one's embedding (guidance
+      `guidance_scale`), embed the result; ``two_way_identification`` in embedding space (bar ≥ 0.9),
+      ``embedding_cosine`` (mean cosine of each pair) and ``category_agreement`` (the embedder puts the
+      regenerated image in the original's main category).
+
+    ``pipeline`` and ``embedder`` are models or names for :func:`brainlens.generation.load_pipeline` /
+    ``load_embedder``. ``progress(stage, k)``: ``"sampling"`` and ``"regenerating"`` with images done.
+    """
+    from brainlens.generation.embedder import CATEGORY_PROMPTS
+
+    _check_positive(n_samples=n_samples, n_heldout=n_heldout, num_inference_steps=num_inference_steps, batch_size=batch_size)
+    if n_heldout < 2:
+        raise ValueError(f"n_heldout must be >= 2 for identification; n_heldout={n_heldout!r} was provided.")
+    pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
+    embedder.eval()
+    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
+    n_categories = len(stimuli.CATEGORIES)
+
+    def classify(images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([embedder.classify(images[i : i + 250], prompts).cpu() for i in range(0, len(images), 250)])
+
+    train = stimuli.generate(2000, seed=_TRAIN_SEED, size=pipe.image_size)
+    train_probs = classify(_as_tensor(train.images))
+    train_proportions = np.bincount(train.category, minlength=n_categories) / len(train)
+    train_read = np.bincount(train_probs.argmax(1).numpy(), minlength=n_categories) / len(train)
+
+    tick = _tick(progress, "sampling")
+    samples = []
+    for b, start in enumerate(range(0, n_samples, batch_size)):
+        count = min(batch_size, n_samples - start)
+        out = pipe(num_images=count, num_inference_steps=num_inference_steps,
+                   generator=torch.Generator().manual_seed(seed + b), output_type="pt")
+        samples.append(out.images.float().cpu())
+        if tick is not None:
+            tick(count)
+    sample_probs = classify(torch.cat(samples))
+    proportions = np.bincount(sample_probs.argmax(1).numpy(), minlength=n_categories) / n_samples
+
+    heldout = stimuli.generate(n_heldout, seed=seed, size=pipe.image_size)
+    truth = _as_tensor(heldout.images)
+    truth_emb = torch.cat([embedder.embed_images(truth[i : i + 250]).cpu() for i in range(0, n_heldout, 250)])
+    tick = _tick(progress, "regenerating")
+    regenerated = []
+    for b, start in enumerate(range(0, n_heldout, batch_size)):
+        out = pipe(truth_emb[start : start + batch_size], num_inference_steps=num_inference_steps,
+                   guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed + 10_000 + b),
+                   output_type="pt")
+        regenerated.append(out.images.float().cpu())
+        if tick is not None:
+            tick(len(out.images))
+    regenerated = torch.cat(regenerated)
+    recon_emb = torch.cat([embedder.embed_images(regenerated[i : i + 250]).cpu() for i in range(0, n_heldout, 250)])
+    recon_category = classify(regenerated).argmax(1).numpy()
+
+    names = list(stimuli.CATEGORIES)
+    as_dict = lambda values: {name: round(float(v), 4) for name, v in zip(names, values)}  # noqa: E731
+    gap = float(100 * np.abs(proportions - train_proportions).max())
+    identification = two_way_identification(truth_emb, recon_emb)
+    return {
+        "category_proportions": as_dict(proportions),
+        "train_proportions": as_dict(train_proportions),
+        "train_proportions_embedder": as_dict(train_read),
+        "max_proportion_gap_points": round(gap, 2),
+        "max_proportion_gap_points_vs_embedder": round(float(100 * np.abs(proportions - train_read).max()), 2),
+        "confidence": round(float(sample_probs.max(1).values.mean()), 4),
+        "confident_fraction": round(float((sample_probs.max(1).values > 0.5).float().mean()), 4),
+        "train_confidence": round(float(train_probs.max(1).values.mean()), 4),
+        "two_way_identification": round(identification, 4),
+        "embedding_cosine": round(float((F.normalize(truth_emb, dim=1) * F.normalize(recon_emb, dim=1)).sum(1).mean()), 4),
+        "category_agreement": round(float(np.mean(recon_category == heldout.category)), 4),
+        "settings": {"n_samples": n_samples, "n_heldout": n_heldout, "num_inference_steps": num_inference_steps,
+                     "guidance_scale": guidance_scale, "seed": seed, "scheduler": type(pipe.scheduler).__name__},
+        "bars": {"max_proportion_gap_points": "<= 10", "two_way_identification": ">= 0.9"},
+        "passes_bar": bool(gap <= 10 and identification >= 0.9),
+    }
+
+
+@torch.no_grad()
+def sample_diffusion(
+    out_dir: str | os.PathLike,
+    pipeline="diffusion",
+    *,
+    embedder="embedder",
+    n: int = 10,
+    num_inference_steps: int = 25,
+    guidance_scale: float = 3.0,
+    strength: float = 0.6,
+    seed: int = 0,
+) -> list[Path]:
+    """Draw one grid of what the pipeline does into ``out_dir/diffusion_samples.png``.
+
+    Rows of `n`: two of unconditional samples (labelled with the embedder's category), held-out
+    stimuli, images regenerated from their embeddings, rough versions of them (8 × 8 pixel blocks),
+    and img2img from the rough images guided by the embeddings (`strength`). Held-out stimuli are
+    drawn with seed ``HELDOUT_SEED + seed``. Returns the paths written.
+    """
+    from brainlens.generation.embedder import CATEGORY_PROMPTS
+    from brainlens.viz.images import image_grid, save_image
+
+    _check_positive(n=n, num_inference_steps=num_inference_steps)
+    pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
+    embedder.eval()
+    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
+    generator = lambda offset: torch.Generator().manual_seed(seed + offset)  # noqa: E731
+
+    free = pipe(num_images=2 * n, num_inference_steps=num_inference_steps, generator=generator(0), output_type="pt").images
+    free_labels = [stimuli.CATEGORIES[k] for k in embedder.classify(free, prompts).argmax(1).tolist()]
+    heldout = stimuli.generate(n, seed=HELDOUT_SEED + seed, size=pipe.image_size)
+    truth = _as_tensor(heldout.images)
+    embeds = embedder.embed_images(truth)
+    regenerated = pipe(embeds, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                       generator=generator(1), output_type="pt").images
+    rough = F.interpolate(F.avg_pool2d(truth, 8), scale_factor=8, mode="nearest")
+    redrawn = pipe(embeds, rough, strength=strength, num_inference_steps=num_inference_steps,
+                   guidance_scale=guidance_scale, generator=generator(2), output_type="pt").images
+    rows = torch.cat([free, truth, regenerated, rough, redrawn])
+    labels = free_labels + [stimuli.CATEGORIES[k] for k in heldout.category] + [""] * (3 * n)
+    grid = image_grid(
+        _as_uint8(rows), nrow=n, labels=labels, scale=2,
+        row_labels=["sampled", "sampled", "held-out", "from emb.", "rough", "img2img"],
+    )
+    path = Path(out_dir) / "diffusion_samples.png"
+    save_image(grid, path)
+    return [path]

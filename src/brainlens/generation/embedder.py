@@ -1,0 +1,697 @@
+"""Image–text embedder: CLIP's role for the in-silico subject, and one wrapper for any CLIP.
+
+The shipped embedder is a small image–text dual encoder trained contrastively on in-silico images and their
+captions: a BatchNorm ResNet image tower (64-pixel images) beside CLIP's text transformer, with a word-level
+tokenizer built from the caption vocabulary, saved with ``save_pretrained`` as a transformers
+``VisionTextDualEncoderModel`` under ``generation/weights/embedder``. It loads through exactly the code that
+loads ``openai/clip-vit-large-patch14`` from the Hugging Face hub, and the same :class:`Embedder` wraps either.
+(A ViT tower, i.e. a plain ``CLIPModel``, is one setting away, ``EmbedderSpec(vision_tower="vit")``, but on a
+CPU budget it learns the categories several times more slowly.)
+
+:class:`Embedder` takes images as float tensors in [0, 1], ``(batch, 3, H, W)`` at any size, and resizes and
+normalises them in torch, so gradients reach the pixels (brain-guided synthesis needs that).
+
+Zero-shot classification describes each class by captions: :data:`CATEGORY_PROMPTS` holds, for each in-silico
+category, captions that the stimulus generator writes for images of that category alone.
+
+Retrain with ``brainlens zoo train embedder``; the shipped weights came from the defaults of
+:func:`train_embedder`.
+
+Example
+-------
+>>> from brainlens.generation import load_embedder
+>>> embedder = load_embedder("embedder")              # or "openai/clip-vit-large-patch14"
+>>> images = torch.rand(2, 3, 64, 64)
+>>> embedder.embed_images(images).shape
+torch.Size([2, 128])
+>>> embedder.classify(images, CATEGORY_PROMPTS).shape  # probabilities over the six categories
+torch.Size([2, 6])
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from brainlens.insilico import stimuli
+
+__all__ = [
+    "CATEGORY_PROMPTS",
+    "Embedder",
+    "EmbedderSpec",
+    "build_tokenizer",
+    "evaluate_embedder",
+    "train_embedder",
+]
+
+class _CaptionPrompts(Mapping):
+    """For each in-silico category, the distinct captions that the stimulus generator writes for images of that
+    category alone: class descriptions for zero-shot classification ("classification by caption").
+
+    Captions describe a category in all its variety (a face may be "a close-up of a frowning face" or "a
+    person's face with curly grey hair"), so summing the probabilities of many of them names the category far
+    better than one hand-written prompt; the shipped text tower also knows exactly their words. They are drawn
+    on first use (a fraction of a second) from their own seed, apart from every training and evaluation seed.
+    """
+
+    def __init__(self, per_category: int, seed: int):
+        self.per_category = per_category
+        self.seed = seed
+        self._prompts: dict[str, tuple[str, ...]] | None = None
+
+    def _build(self) -> dict[str, tuple[str, ...]]:
+        if self._prompts is None:
+            # captions do not depend on the image size, so the images are drawn small
+            self._prompts = {
+                name: tuple(dict.fromkeys(
+                    stimuli.generate(self.per_category, seed=self.seed, size=16, categories=[name], mix_prob=0.0).captions
+                ))
+                for name in stimuli.CATEGORIES
+            }
+        return self._prompts
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if name not in stimuli.CATEGORIES:
+            raise KeyError(name)
+        return self._build()[name]
+
+    def __iter__(self):
+        return iter(stimuli.CATEGORIES)
+
+    def __len__(self) -> int:
+        return len(stimuli.CATEGORIES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in stimuli.CATEGORIES
+
+    def __repr__(self) -> str:
+        return f"CATEGORY_PROMPTS(per_category={self.per_category}, seed={self.seed})"
+
+
+# category name → captions of images of that category alone (up to 96 distinct ones each)
+CATEGORY_PROMPTS: Mapping[str, tuple[str, ...]] = _CaptionPrompts(per_category=96, seed=60_000)
+
+# OpenAI CLIP's pixel statistics: the fallback for a hub CLIP saved without a preprocessor config.
+_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# Special tokens of the shipped word-level tokenizer, in id order. The end token must not get id 2:
+# transformers' CLIP text tower treats eos_token_id == 2 as a legacy config and pools at the largest id.
+_PAD, _UNK, _START, _END = "<pad>", "<unk>", "<start>", "<end>"
+_SPECIALS = (_PAD, _UNK, _START, _END)
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Shape of the shipped embedder; :meth:`model_config` turns it into a transformers config."""
+
+    # "resnet": a BatchNorm ResNet image tower beside CLIP's text transformer (a transformers
+    # VisionTextDualEncoderModel); on a CPU budget it learns the in-silico categories several times faster
+    # than a ViT or a ConvNeXt. "vit": CLIP's own ViT (a transformers CLIPModel).
+    vision_tower: str = "resnet"
+    image_size: int = 64  # images are resized to this square before the image tower
+    resnet_stem: int = 32  # channels of the ResNet stem (7×7 stride-2 convolution, then max-pool: 64 px → 16)
+    resnet_widths: tuple[int, ...] = (32, 64, 128, 256)  # channels of the ResNet stages; each after the first halves the grid
+    resnet_depths: tuple[int, ...] = (1, 1, 1, 1)  # basic blocks per ResNet stage
+    vit_patch: int = 8  # ViT patch side in pixels: 64 px → 8 × 8 patches
+    vit_width: int = 128  # ViT hidden size
+    vit_layers: int = 4  # ViT transformer blocks
+    text_width: int = 128  # text transformer hidden size
+    text_layers: int = 2  # text transformer blocks (captions are a small language)
+    heads: int = 4  # attention heads of the text transformer (and of the ViT)
+    embed_dim: int = 128  # shared image–text embedding size
+    max_length: int = 64  # longest token sequence, start and end tokens included (captions use ≤ 45)
+
+    def __post_init__(self):
+        if self.vision_tower not in ("resnet", "vit"):
+            raise ValueError(f"'vision_tower' must be one of ('resnet', 'vit'). {self.vision_tower!r} was provided.")
+        if len(self.resnet_widths) != len(self.resnet_depths):
+            raise ValueError(f"resnet_widths and resnet_depths must have the same length; "
+                             f"{self.resnet_widths!r} and {self.resnet_depths!r} were provided.")
+
+    def text_config(self, vocab_size: int) -> dict:
+        return dict(
+            vocab_size=vocab_size,
+            hidden_size=self.text_width,
+            intermediate_size=4 * self.text_width,
+            num_hidden_layers=self.text_layers,
+            num_attention_heads=self.heads,
+            max_position_embeddings=self.max_length,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            projection_dim=self.embed_dim,
+        )
+
+    def model_config(self, vocab_size: int):
+        """A ``CLIPConfig`` (ViT) or a ``VisionTextDualEncoderConfig`` (ResNet + CLIP text transformer)."""
+        import transformers
+
+        if self.vision_tower == "vit":
+            vision = dict(
+                image_size=self.image_size,
+                patch_size=self.vit_patch,
+                hidden_size=self.vit_width,
+                intermediate_size=4 * self.vit_width,
+                num_hidden_layers=self.vit_layers,
+                num_attention_heads=self.heads,
+                projection_dim=self.embed_dim,
+            )
+            return transformers.CLIPConfig(text_config=self.text_config(vocab_size), vision_config=vision,
+                                           projection_dim=self.embed_dim)
+        vision = transformers.ResNetConfig(
+            num_channels=3,
+            embedding_size=self.resnet_stem,
+            hidden_sizes=list(self.resnet_widths),
+            depths=list(self.resnet_depths),
+            layer_type="basic",
+            downsample_in_first_stage=False,
+            image_size=self.image_size,
+            # the dual encoder sizes its projection by the tower's hidden_size, which ResNet names hidden_sizes[-1]
+            hidden_size=self.resnet_widths[-1],
+        )
+        text = transformers.CLIPTextConfig(**self.text_config(vocab_size))
+        return transformers.VisionTextDualEncoderConfig.from_vision_text_configs(vision, text, projection_dim=self.embed_dim)
+
+    def build(self, vocab_size: int):
+        """A freshly initialised model of this shape."""
+        import transformers
+
+        config = self.model_config(vocab_size)
+        if self.vision_tower == "vit":
+            return transformers.CLIPModel(config)
+        return transformers.VisionTextDualEncoderModel(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# The wrapper
+
+
+class Embedder(nn.Module):
+    """A CLIP model with its tokenizer and pixel statistics: images and texts → one embedding space.
+
+    Build it with :func:`brainlens.generation.load_embedder` (a shipped name, a local folder or a hub id).
+
+    Parameters
+    ----------
+    model : transformers.CLIPModel
+    tokenizer : transformers tokenizer
+        Turns texts into the model's ``input_ids``.
+    image_size : int
+        Side of the square the image tower reads: the shorter image side is resized to it, then the centre
+        is cropped, as CLIP's own preprocessing does.
+    image_mean, image_std : sequence of 3 floats
+        Per-channel normalisation applied to pixels in [0, 1].
+    name : str
+        Where the model came from, for messages.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        image_size: int,
+        image_mean: Sequence[float] = _CLIP_MEAN,
+        image_std: Sequence[float] = _CLIP_STD,
+        name: str = "clip",
+    ):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_size = int(image_size)
+        self.name = name
+        self._prompt_cache: dict[tuple[str, ...], torch.Tensor] = {}
+        self.register_buffer("image_mean", torch.tensor(image_mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("image_std", torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def dim(self) -> int:
+        """Size of the shared embedding."""
+        return int(self.model.config.projection_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """The learned inverse temperature (a scalar), as CLIP multiplies cosine similarities by it."""
+        return self.model.logit_scale.exp()
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] → pixel values (B, 3, S, S) for the image tower, differentiably."""
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be a torch.Tensor (batch, 3, H, W) in [0, 1], got {type(images).__name__}")
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (batch, 3, H, W), got {tuple(images.shape)}")
+        images = images.to(self.device, torch.float32)
+        size = self.image_size
+        height, width = images.shape[-2:]
+        if (height, width) != (size, size):
+            scale = size / min(height, width)
+            new = (max(size, round(height * scale)), max(size, round(width * scale)))
+            # antialiasing only matters when shrinking; F.interpolate rejects it for some upsampling paths
+            images = F.interpolate(images, size=new, mode="bicubic", antialias=min(height, width) > size, align_corners=False)
+            top, left = (new[0] - size) // 2, (new[1] - size) // 2
+            images = images[:, :, top : top + size, left : left + size]
+        dtype = self.model.visual_projection.weight.dtype
+        return ((images - self.image_mean) / self.image_std).to(dtype)
+
+    def embed_images(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] → embeddings (B, dim), L2-normalised unless ``normalize=False``.
+
+        Differentiable: gradients flow back to ``images``.
+        """
+        pooled = self.model.vision_model(pixel_values=self.preprocess(images)).pooler_output  # (B, vision width)
+        pooled = pooled.flatten(1)  # a ResNet pools to (B, width, 1, 1)
+        embeddings = self.model.visual_projection(pooled).float()  # (B, dim)
+        return F.normalize(embeddings, dim=-1) if normalize else embeddings
+
+    def image_hidden_states(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """images (B, 3, H, W) in [0, 1] → the image tower's hidden states, the stem's first. Differentiable.
+
+        A ViT gives one per block, each (B, 1 + n_patches, width) with the class token first; a ResNet one
+        per stage, each a map (B, channels, h, w).
+        """
+        out = self.model.vision_model(pixel_values=self.preprocess(images), output_hidden_states=True)
+        return tuple(out.hidden_states)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """texts → ``input_ids`` and ``attention_mask`` (B, L) on the model's device, padded to the longest."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string; wrap it: [text]")
+        limit = int(self.model.config.text_config.max_position_embeddings)
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        return {key: batch[key].to(self.device) for key in ("input_ids", "attention_mask")}
+
+    def embed_texts(self, texts: Sequence[str], normalize: bool = True) -> torch.Tensor:
+        """texts (list of B strings) → embeddings (B, dim), L2-normalised unless ``normalize=False``."""
+        return self.embed_tokens(self.tokenize(texts), normalize)
+
+    def embed_tokens(self, tokens: Mapping[str, torch.Tensor], normalize: bool = True) -> torch.Tensor:
+        """Output of :meth:`tokenize` → embeddings (B, dim), L2-normalised unless ``normalize=False``."""
+        pooled = self.model.text_model(**tokens).pooler_output  # (B, text width)
+        embeddings = self.model.text_projection(pooled).float()  # (B, dim)
+        return F.normalize(embeddings, dim=-1) if normalize else embeddings
+
+    def classify(
+        self,
+        images: torch.Tensor,
+        classes: Sequence[str] | Mapping[str, Sequence[str]],
+        template: str = "a photo of a {}",
+    ) -> torch.Tensor:
+        """Zero-shot class probabilities (B, n_classes) of images (B, 3, H, W) in [0, 1].
+
+        ``classes`` is either a list of class names, each made into the prompt ``template.format(name)``, or a
+        mapping from class name to several prompts (as :data:`CATEGORY_PROMPTS`); a class then gets the summed
+        probability of its prompts. Classes keep their given order. For the shipped embedder pass prompts in
+        the style of the in-silico captions (its text tower knows only their words).
+
+        Gradients flow to ``images``; the prompts' embeddings are computed without gradients and kept for the
+        next call with the same prompts (until the model is put back in training mode).
+        """
+        if isinstance(classes, Mapping):
+            names = list(classes)
+            prompts = [list(classes[name]) if not isinstance(classes[name], str) else [classes[name]] for name in names]
+        else:
+            if isinstance(classes, str):
+                raise TypeError("classes must be a list of class names or a mapping of names to prompts, not one string")
+            names = list(classes)
+            prompts = [[template.format(name)] for name in names]
+        if not names or any(not p for p in prompts):
+            raise ValueError(f"classes must name at least one class, each with at least one prompt; {classes!r} was provided.")
+        owner = torch.tensor([k for k, group in enumerate(prompts) for _ in group], device=self.device)
+        texts = self._prompt_embeddings(tuple(p for group in prompts for p in group))  # (n_prompts, dim)
+        logits = self.logit_scale * self.embed_images(images) @ texts.T  # (B, n_prompts)
+        probabilities = logits.softmax(dim=-1)
+        per_class = torch.zeros(len(images), len(names), device=self.device, dtype=probabilities.dtype)
+        return per_class.index_add(1, owner, probabilities)  # (B, n_classes)
+
+    @torch.no_grad()
+    def _prompt_embeddings(self, prompts: tuple[str, ...]) -> torch.Tensor:
+        if prompts not in self._prompt_cache:
+            if len(self._prompt_cache) >= 8:
+                self._prompt_cache.pop(next(iter(self._prompt_cache)))
+            self._prompt_cache[prompts] = torch.cat(
+                [self.embed_texts(list(prompts[i : i + 256])) for i in range(0, len(prompts), 256)]
+            )
+        return self._prompt_cache[prompts]
+
+    def train(self, mode: bool = True) -> "Embedder":
+        self._prompt_cache.clear()  # weights may change
+        return super().train(mode)
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Save model, tokenizer and ``preprocessor_config.json`` so :func:`load_embedder` reads them back."""
+        from brainlens.generation.zoo import quiet_library_bars
+
+        folder = Path(folder)
+        with quiet_library_bars():
+            self.model.save_pretrained(folder)
+            self.tokenizer.save_pretrained(folder)
+        _write_json(folder / "preprocessor_config.json", _preprocessor_config(
+            self.image_size, self.image_mean.flatten().tolist(), self.image_std.flatten().tolist()
+        ))
+
+
+def _preprocessor_config(size: int, mean: Sequence[float], std: Sequence[float]) -> dict:
+    """A ``preprocessor_config.json`` in the layout of CLIP's, so transformers' processor reads it too."""
+    return {
+        "image_processor_type": "CLIPImageProcessor",
+        "do_resize": True,
+        "size": {"shortest_edge": size},
+        "resample": 3,
+        "do_center_crop": True,
+        "crop_size": {"height": size, "width": size},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [float(m) for m in mean],
+        "image_std": [float(s) for s in std],
+        "do_convert_rgb": True,
+    }
+
+
+def _pixel_settings(preprocessor: dict | None, model_image_size: int) -> dict:
+    """image_size, image_mean and image_std for :class:`Embedder` from a preprocessor config (or defaults)."""
+    if not preprocessor:
+        return {"image_size": model_image_size, "image_mean": _CLIP_MEAN, "image_std": _CLIP_STD}
+    crop = preprocessor.get("crop_size", model_image_size)
+    size = crop.get("height", model_image_size) if isinstance(crop, dict) else int(crop)
+    return {
+        "image_size": int(size),
+        "image_mean": tuple(preprocessor.get("image_mean", _CLIP_MEAN)),
+        "image_std": tuple(preprocessor.get("image_std", _CLIP_STD)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer
+
+
+_WORD = re.compile(r"\w+|[^\w\s]+")
+
+
+def build_tokenizer(captions: Sequence[str], max_length: int = 64):
+    """A word-level ``PreTrainedTokenizerFast`` over the lower-cased words and punctuation of ``captions``.
+
+    Words are ordered by count (ties alphabetically), after ``<pad>``, ``<unk>``, ``<start>``, ``<end>``, so the
+    same captions always give the same ids. Every text becomes ``<start> words… <end>``.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    counts = collections.Counter(w for caption in captions for w in _WORD.findall(caption.lower()))
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    vocab = {token: i for i, token in enumerate(list(_SPECIALS) + words)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=_UNK))
+    core.normalizer = normalizers.Lowercase()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()  # splits \w+ and runs of punctuation, as _WORD does
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{_START} $A {_END}", special_tokens=[(_START, vocab[_START]), (_END, vocab[_END])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=_PAD,
+        unk_token=_UNK,
+        bos_token=_START,
+        eos_token=_END,
+        model_max_length=max_length,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def _as_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) in [0, 1]
+
+
+def _contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor, caption_ids: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every pair with the same caption counts as a positive.
+
+    Captions repeat ("a black chair"), so one-hot targets would push an image away from its own words.
+    """
+    logits = scale * image_emb @ text_emb.T  # (B, B)
+    same = (caption_ids[:, None] == caption_ids[None, :]).float()  # (B, B)
+    targets = same / same.sum(dim=1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def _bag_of_words(tokens: Mapping[str, torch.Tensor], vocab_size: int) -> torch.Tensor:
+    """Which words each text holds: (B, vocab_size) of 0/1, special tokens left out."""
+    ids = tokens["input_ids"] * tokens["attention_mask"]  # padding → <pad>, a special token
+    bag = torch.zeros(len(ids), vocab_size, device=ids.device).scatter_(1, ids, 1.0)
+    bag[:, : len(_SPECIALS)] = 0.0
+    return bag
+
+
+def _word_loss(head: nn.Linear, embeddings: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the caption's words predicted from unit embeddings, per word present."""
+    logits = head(embeddings * math.sqrt(embeddings.shape[1]))  # (B, vocab)
+    return F.binary_cross_entropy_with_logits(logits, bag, reduction="sum") / bag.sum().clamp(min=1.0)
+
+
+def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    # matrices decay; biases, norms, embeddings of positions and the temperature do not
+    decay, keep = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim >= 2 and "embedding" not in name else keep).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _replace_folder(staging: Path, target: Path) -> None:
+    """Move a finished ``staging`` folder to ``target``, so an interrupted run never leaves a half-written model."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def train_embedder(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    n_train: int = 40000,
+    epochs: int = 8,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    weight_decay: float = 0.1,
+    warmup: float = 0.05,
+    word_weight: float = 1.0,
+    reuse: int = 2,
+    n_val: int = 600,
+    n_eval: int = 1200,
+    spec: EmbedderSpec = EmbedderSpec(),
+    progress: Callable[[str, int], None] | None = None,
+) -> dict:
+    """Train the image–text embedder on in-silico images and captions and save it to ``out_dir``.
+
+    Every ``reuse`` epochs draw ``n_train`` fresh stimuli (drawing costs a third of a training step), and images
+    without text are mirrored at random. The loss is symmetric InfoNCE with
+    a learned temperature, plus ``word_weight`` times a caption-word tagging loss: one linear head, shared by
+    both towers and dropped after training, predicts from the image embedding and from the text embedding which
+    words the caption holds. InfoNCE alone spends its first thousands of steps on colours and leaves the
+    embeddings nearly collapsed; naming the caption's nouns from the image (as CatLIP pretrains on caption
+    nouns) teaches the categories within a CPU budget, and sharing the head pulls both towers into one space.
+    AdamW with linear warm-up (``warmup`` of the steps) and a cosine decay. The result depends only on
+    ``seed`` (and the torch build).
+
+    ``out_dir`` receives the model, tokenizer and ``preprocessor_config.json`` (loadable with
+    :func:`load_embedder`) and ``metrics.json``: :func:`evaluate_embedder` on ``n_eval`` held-out images per
+    test, the per-epoch zero-shot accuracy on ``n_val`` validation images, and the training settings.
+
+    ``progress(stage, k)`` is called with ``"stimuli"`` and the number of images drawn, ``"steps"`` and 1 after
+    each optimiser step, and ``"epochs"`` and 1 after each epoch.
+
+    Returns the metrics written to ``metrics.json``.
+    """
+    for name, value in (("n_train", n_train), ("epochs", epochs), ("batch_size", batch_size), ("reuse", reuse)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1; {name}={value!r} was provided.")
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    tick = (lambda stage: (lambda k: progress(stage, k))) if progress is not None else (lambda stage: None)
+    train_seed = 30_000 + seed  # apart from the seeds of the category network and of evaluation
+
+    first = stimuli.generate(n_train, seed=train_seed, size=spec.image_size, progress=tick("stimuli"))
+    tokenizer = build_tokenizer(first.captions, spec.max_length)
+    torch.manual_seed(seed)
+    model = spec.build(len(tokenizer))
+    word_head = nn.Linear(spec.embed_dim, len(tokenizer))
+    embedder = Embedder(model, tokenizer, image_size=spec.image_size, image_mean=(0.5,) * 3, image_std=(0.25,) * 3,
+                        name="embedder")
+    val = stimuli.generate(n_val, seed=train_seed + 1, size=spec.image_size, mix_prob=0.0)
+
+    parameters = _weight_decay_groups(model, weight_decay) + _weight_decay_groups(word_head, weight_decay)
+    optimiser = torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    total = epochs * steps_per_epoch
+    warm = max(1, int(warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    )
+    generator = torch.Generator().manual_seed(seed)
+    max_scale = math.log(100.0)  # CLIP caps the temperature at 1/100 so the logits cannot blow up
+    history = []
+    data = first
+    for epoch in range(epochs):
+        if epoch and epoch % reuse == 0:
+            data = stimuli.generate(n_train, seed=train_seed, size=spec.image_size, start=epoch // reuse * n_train,
+                                    progress=tick("stimuli"))
+        captions = [c.lower() for c in data.captions]
+        caption_ids = torch.tensor(_caption_ids(captions))
+        # a mirror image keeps its caption true, unless it shows text
+        can_flip = torch.from_numpy(data.labels[:, stimuli.CATEGORIES.index("word")] == 0)
+        embedder.train()
+        order = torch.randperm(n_train, generator=generator).numpy()
+        running = 0.0
+        for start in range(0, n_train, batch_size):
+            idx = np.sort(order[start : start + batch_size])
+            tokens = embedder.tokenize([captions[i] for i in idx])
+            images = _as_tensor(data.images[idx])  # (B, 3, H, W)
+            flip = can_flip[idx] & (torch.rand(len(idx), generator=generator) < 0.5)
+            images[flip] = images[flip].flip(-1)
+            image_emb = embedder.embed_images(images)  # (B, dim), unit length
+            text_emb = embedder.embed_tokens(tokens)  # (B, dim), unit length
+            loss = _contrastive_loss(image_emb, text_emb, model.logit_scale.exp(), caption_ids[idx])
+            if word_weight:
+                bag = _bag_of_words(tokens, len(tokenizer))  # (B, vocab)
+                words = _word_loss(word_head, image_emb, bag) + _word_loss(word_head, text_emb, bag)
+                loss = loss + word_weight * 0.5 * words
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*model.parameters(), *word_head.parameters()], 1.0)
+            optimiser.step()
+            schedule.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0.0, max_scale)
+            running += loss.item() * len(idx)
+            if progress is not None:
+                progress("steps", 1)
+        embedder.eval()
+        with torch.no_grad():
+            accuracy = _zero_shot_accuracy(embedder, val)
+        history.append({"epoch": epoch + 1, "train_loss": running / n_train, "val_zero_shot_accuracy": accuracy,
+                        "temperature": math.exp(-model.logit_scale.item())})
+        if progress is not None:
+            progress("epochs", 1)
+    seconds = time.perf_counter() - started
+
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    # half precision halves the shipped size; the loader brings the weights back to float32
+    model.half()
+    embedder.save_pretrained(staging)
+    from brainlens.generation.zoo import load_embedder
+
+    metrics = evaluate_embedder(load_embedder(staging), n=n_eval)
+    metrics.update({
+        "train_seconds": round(seconds, 1),
+        "history": history,
+        "training": {"seed": seed, "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                     "weight_decay": weight_decay, "warmup": warmup, "word_weight": word_weight, "reuse": reuse,
+                     "spec": asdict(spec),
+                     "torch": torch.__version__, "threads": torch.get_num_threads()},
+    })
+    _write_json(staging / "metrics.json", metrics)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _replace_folder(staging, out_dir)
+    return metrics
+
+
+def _caption_ids(captions: Sequence[str]) -> list[int]:
+    """Equal captions get equal ids."""
+    index: dict[str, int] = {}
+    return [index.setdefault(caption, len(index)) for caption in captions]
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _category_probabilities(embedder: Embedder, images: np.ndarray, batch_size: int = 250) -> torch.Tensor:
+    """(n, 64, 64, 3) uint8 → zero-shot probabilities (n, 6) over `stimuli.CATEGORIES`."""
+    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
+    return torch.cat([
+        embedder.classify(_as_tensor(images[i : i + batch_size]), prompts).cpu()
+        for i in range(0, len(images), batch_size)
+    ])
+
+
+def _zero_shot_accuracy(embedder: Embedder, data: stimuli.Stimuli) -> float:
+    predicted = _category_probabilities(embedder, data.images).argmax(1).numpy()
+    return float(np.mean(predicted == data.category))
+
+
+@torch.no_grad()
+def evaluate_embedder(embedder: Embedder | str | os.PathLike = "embedder", *, n: int = 1200, seed: int = 50_000) -> dict:
+    """Held-out scores of an embedder on fresh in-silico stimuli (seed ``seed``, never used in training).
+
+    - ``zero_shot_accuracy``: six-way category accuracy of :meth:`Embedder.classify` with
+      :data:`CATEGORY_PROMPTS` on ``n`` images of one category each (the bar for the shipped model is 0.95);
+    - ``zero_shot_accuracy_mixed``: the same on ``n`` images drawn as the in-silico subject draws them (a fifth
+      hold a second, smaller category); the main category counts as right;
+    - ``retrieval_top1_image_to_text`` / ``text_to_image``: among 500 image–caption pairs, how often the best match
+      is the right one (an identical caption counts as right).
+
+    ``embedder`` is an :class:`Embedder` or anything :func:`brainlens.generation.load_embedder` takes.
+    """
+    if not isinstance(embedder, Embedder):
+        from brainlens.generation.zoo import load_embedder
+
+        embedder = load_embedder(embedder)
+    embedder.eval()
+    pure = stimuli.generate(n, seed=seed, size=64, mix_prob=0.0)
+    mixed = stimuli.generate(n, seed=seed + 1, size=64)
+    per_category = {}
+    predicted = _category_probabilities(embedder, pure.images).argmax(1).numpy()
+    for k, name in enumerate(stimuli.CATEGORIES):
+        chosen = pure.category == k
+        per_category[name] = float(np.mean(predicted[chosen] == k)) if chosen.any() else float("nan")
+
+    n_pairs = min(500, n)
+    image_emb = torch.cat([embedder.embed_images(_as_tensor(mixed.images[i : i + 250])) for i in range(0, n_pairs, 250)])
+    captions = [c.lower() for c in mixed.captions[:n_pairs]]
+    text_emb = torch.cat([embedder.embed_texts(captions[i : i + 250]) for i in range(0, n_pairs, 250)])
+    ids = torch.tensor(_caption_ids(captions))
+    similarity = image_emb @ text_emb.T  # (n_pairs, n_pairs)
+    image_to_text = float((ids[similarity.argmax(1)] == ids).float().mean())
+    text_to_image = float((ids[similarity.argmax(0)] == ids).float().mean())
+    return {
+        "zero_shot_accuracy": float(np.mean(predicted == pure.category)),
+        "zero_shot_accuracy_mixed": _zero_shot_accuracy(embedder, mixed),
+        "zero_shot_accuracy_per_category": per_category,
+        "retrieval_top1_image_to_text": image_to_text,
+        "retrieval_top1_text_to_image": text_to_image,
+        "n_images": n,
+        "seed": seed,
+        "bar": 0.95,
+    }

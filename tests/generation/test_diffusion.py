@@ -1,0 +1,265 @@
+"""The latent diffusion pipeline and its training: tiny random models saved and loaded through the zoo's
+loader, deterministic sampling, img2img, resumable deterministic training, and the shipped models."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+diffusers = pytest.importorskip("diffusers")
+
+from tests.generation.shipped import require_shipped  # noqa: E402
+from brainlens.generation import diffusion  # noqa: E402
+from brainlens.generation import zoo as diffusion_zoo  # noqa: E402
+from brainlens.generation.diffusion import UNetSpec, VAESpec, two_way_identification  # noqa: E402
+from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
+from brainlens.generation.zoo import load_pipeline, load_vae  # noqa: E402
+from brainlens.insilico import stimuli  # noqa: E402
+
+DIM = 8  # embedding size of the tiny models
+
+
+def _tiny_vae():
+    torch.manual_seed(0)
+    return VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4).build().eval()  # 16 px → 8 × 8 × 4
+
+
+def _tiny_unet(cross_attention=False):
+    torch.manual_seed(0)
+    if not cross_attention:
+        return UNetSpec(block_out_channels=(8, 16), attention_head_dim=4, norm_num_groups=4).build(DIM, 4, 8).eval()
+    return diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, cross_attention_dim=DIM, attention_head_dim=2,
+    ).eval()
+
+
+def _tiny_pipeline(cross_attention=False):
+    return EmbeddingDiffusionPipeline(vae=_tiny_vae(), unet=_tiny_unet(cross_attention), scheduler=diffusion.build_scheduler())
+
+
+def _seeded(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+class _StandInEmbedder(torch.nn.Module):
+    """A fixed random projection of 4 × 4 mean-pooled pixels: the embedder's signature, none of its training."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(48, DIM)
+        torch.nn.init.normal_(self.proj.weight, generator=_seeded(3))
+        torch.nn.init.zeros_(self.proj.bias)
+
+    def embed_images(self, images):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(images, 4).flatten(1)  # (B, 48)
+        return torch.nn.functional.normalize(self.proj(pooled), dim=-1)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny pipeline saved in float16, as the shipped one is."""
+    folder = tmp_path_factory.mktemp("pipe")
+    pipe = _tiny_pipeline()
+    pipe.vae.half()
+    pipe.unet.half()
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_saved_pipeline_loads_through_the_zoo_in_float32(saved):
+    assert json.loads((saved / "model_index.json").read_text())["_class_name"] == "EmbeddingDiffusionPipeline"
+    pipe = load_pipeline(saved, dtype="float32")
+    assert isinstance(pipe, EmbeddingDiffusionPipeline)
+    assert pipe.unet.dtype == torch.float32 and pipe.vae.dtype == torch.float32
+    assert (pipe.embedding_dim, pipe.image_size, pipe.latent_shape) == (DIM, 16, (4, 8, 8))
+    assert isinstance(load_vae(saved, dtype="float32"), diffusers.AutoencoderKL)  # the pipeline's vae/ part
+
+
+def test_sampling_is_deterministic_with_a_generator(saved):
+    pipe = load_pipeline(saved, dtype="float32")
+    a = pipe(num_images=2, num_inference_steps=3, generator=_seeded(0)).images
+    b = pipe(num_images=2, num_inference_steps=3, generator=_seeded(0)).images
+    c = pipe(num_images=2, num_inference_steps=3, generator=_seeded(1)).images
+    assert a.shape == (2, 16, 16, 3) and a.dtype == np.float32
+    assert 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    pil = pipe(num_images=1, num_inference_steps=2, generator=_seeded(0), output_type="pil").images
+    assert pil[0].size == (16, 16)
+    latents = pipe(num_images=3, num_inference_steps=2, output_type="latent").images
+    assert latents.shape == (3, 4, 8, 8)
+
+
+@pytest.mark.parametrize("cross_attention", [False, True])
+def test_embeddings_condition_the_image_and_guidance_runs(cross_attention):
+    pipe = _tiny_pipeline(cross_attention)
+    embeds = torch.nn.functional.normalize(torch.randn(2, DIM, generator=_seeded(5)), dim=-1)
+    conditioned = pipe(embeds, num_inference_steps=3, guidance_scale=3.0, generator=_seeded(0), output_type="pt").images
+    other = pipe(-embeds, num_inference_steps=3, guidance_scale=3.0, generator=_seeded(0), output_type="pt").images
+    free = pipe(num_images=2, num_inference_steps=3, generator=_seeded(0), output_type="pt").images
+    assert conditioned.shape == (2, 3, 16, 16)
+    assert not torch.equal(conditioned, other) and not torch.equal(conditioned, free)
+    # guidance 1 with a zero embedding is unconditional sampling
+    zero = pipe(torch.zeros(2, DIM), num_inference_steps=3, guidance_scale=1.0, generator=_seeded(0), output_type="pt").images
+    torch.testing.assert_close(zero, free)
+
+
+def test_img2img_changes_the_image_less_at_low_strength(saved):
+    pipe = load_pipeline(saved, dtype="float32")
+    image = torch.from_numpy(stimuli.generate(3, seed=1, size=16).images).permute(0, 3, 1, 2).float() / 255
+    clean = pipe.encode_images(image).detach()
+    moved = []
+    for strength in (0.1, 0.5, 1.0):
+        out = pipe(image=image, strength=strength, num_inference_steps=10, generator=_seeded(0), output_type="latent").images
+        moved.append(float((out - clean).pow(2).mean()))
+    assert moved[0] < moved[1] < moved[2]
+
+
+def test_decoding_is_differentiable_for_guidance(saved):
+    pipe = load_pipeline(saved, dtype="float32")
+    latents = torch.randn(1, 4, 8, 8, requires_grad=True)
+    noise = pipe.predict_noise(latents, torch.tensor(500), torch.ones(1, DIM), guidance_scale=2.0)
+    pipe.decode_latents(latents - noise).mean().backward()
+    assert latents.grad is not None and latents.grad.abs().sum() > 0
+
+
+def test_bad_inputs_are_named(saved):
+    pipe = load_pipeline(saved, dtype="float32")
+    with pytest.raises(ValueError, match="image_embeds"):
+        pipe(torch.zeros(2, DIM + 1))
+    with pytest.raises(ValueError, match="num_images"):
+        pipe(torch.zeros(2, DIM), num_images=3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pipe(image=torch.full((1, 3, 16, 16), 2.0))
+    with pytest.raises(ValueError, match="strength"):
+        pipe(image=torch.zeros(1, 3, 16, 16), strength=0.0)
+    with pytest.raises(ValueError, match="output_type"):
+        pipe(output_type="jpeg")
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        pipe(num_inference_steps=0)
+    with pytest.raises(TypeError, match="image"):
+        pipe(image=np.zeros((1, 16, 16, 3)))
+
+
+def test_two_way_identification_against_a_plain_loop():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(12, 6))
+    recon = truth + rng.normal(scale=1.5, size=truth.shape)
+    r = np.corrcoef(truth, recon)[:12, 12:]
+    expected = np.mean([np.mean([r[i, j] < r[j, j] for i in range(12) if i != j]) for j in range(12)])
+    assert two_way_identification(torch.tensor(truth), torch.tensor(recon)) == pytest.approx(expected)
+    assert two_way_identification(torch.tensor(truth), torch.tensor(truth)) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        two_way_identification(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def _train_tiny_vae(out, progress=None):
+    images = stimuli.generate(24, seed=30_000, size=16).images
+    return diffusion.train_vae(out, seed=1, n_train=24, epochs=2, batch_size=8, crop=8, images=images,
+                               spec=VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4),
+                               progress=progress)
+
+
+def test_vae_training_resumes_after_an_interruption_to_the_same_weights(tmp_path):
+    metrics = _train_tiny_vae(tmp_path / "a")
+    steps = []
+
+    def interrupt(stage, k):
+        steps.append(stage)
+        if steps.count("vae steps") == 4:  # in the second epoch, after its checkpoint
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny_vae(tmp_path / "b", progress=interrupt)
+    assert (tmp_path / ".b.checkpoint" / "state.pt").is_file() and not (tmp_path / "b").exists()
+    _train_tiny_vae(tmp_path / "b")
+    a = (tmp_path / "a" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert not (tmp_path / ".b.checkpoint").exists()
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["scaling_factor"] == pytest.approx(1 / metrics["latent_std"])
+    assert config["shift_factor"] == pytest.approx(metrics["latent_mean"])
+    assert np.isfinite(metrics["psnr_db"]) and len(metrics["history"]) == 2
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "a" / "diffusion_pytorch_model.safetensors", "pt") as f:  # stored in half precision
+        assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+    assert load_vae(tmp_path / "a").dtype == torch.float32
+
+
+def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, monkeypatch):
+    vae = _tiny_vae()
+    vae.register_to_config(scaling_factor=0.5, shift_factor=0.1)
+    images = stimuli.generate(16, seed=30_000, size=16).images
+
+    def train(out):
+        return diffusion.train_diffusion(
+            out, seed=2, vae=vae, embedder="embedder", embedding_dim=DIM, n_train=16, unconditional_epochs=1,
+            epochs=1, batch_size=8, images=images, evaluate=False,
+            spec=UNetSpec(block_out_channels=(8, 16), attention_head_dim=4, norm_num_groups=4),
+        )
+
+    monkeypatch.setattr(diffusion, "_load_embedder", lambda name: _StandInEmbedder())
+    metrics = train(tmp_path / "a")
+    assert metrics["training"]["steps"] == 4 and "two_way_identification" not in metrics
+    assert [h["conditional"] for h in metrics["history"]] == [False, True]
+
+    # the unconditional phase runs without the embedder; the run continues once it is there
+    def missing(name):
+        raise diffusion_zoo.ModelNotFoundError("shipped model 'embedder' has no weights")
+
+    monkeypatch.setattr(diffusion, "_load_embedder", missing)
+    with pytest.raises(diffusion_zoo.ModelNotFoundError):
+        train(tmp_path / "b")
+    assert (tmp_path / ".b.checkpoint" / "state.pt").is_file()
+    monkeypatch.setattr(diffusion, "_load_embedder", lambda name: _StandInEmbedder())
+    train(tmp_path / "b")
+    unet_a = (tmp_path / "a" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert unet_a == (tmp_path / "b" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    pipe = load_pipeline(tmp_path / "a", dtype="float32")
+    assert pipe.vae.config.shift_factor == pytest.approx(0.1)
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert pipe(num_images=1, num_inference_steps=2).images.shape == (1, 16, 16, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# the shipped models
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    require_shipped("diffusion")
+    return load_pipeline("diffusion")
+
+
+def test_shipped_vae_reconstructs_held_out_images():
+    vae = load_vae("vae")
+    assert vae.dtype == torch.float32
+    scores = diffusion.evaluate_vae(vae, n=16)
+    assert scores["psnr_db"] > 20
+
+
+def test_shipped_diffusion_samples_and_regenerates(shipped):
+    assert shipped.unet.dtype == torch.float32 and shipped.image_size == 64
+    free = shipped(num_images=2, num_inference_steps=4, generator=_seeded(0), output_type="pt").images
+    assert free.shape == (2, 3, 64, 64) and 0 <= free.min() and free.max() <= 1
+    assert free.std() > 0.05  # an image, not a flat field
+    embeds = torch.nn.functional.normalize(torch.randn(2, shipped.embedding_dim, generator=_seeded(1)), dim=-1)
+    assert shipped(embeds, num_inference_steps=4, generator=_seeded(0)).images.shape == (2, 64, 64, 3)
+
+
+def test_cli_zoo_sample_writes_a_grid(tmp_path, capsys):
+    from PIL import Image
+
+    from brainlens.cli import main
+
+    require_shipped("diffusion")
+    assert main(["--quiet", "zoo", "sample", "diffusion", "--out", str(tmp_path), "--n", "2", "--steps", "2"]) == 0
+    path = tmp_path / "diffusion_samples.png"
+    assert str(path) in capsys.readouterr().out
+    assert Image.open(path).size[0] > 2 * 64
+    assert main(["--quiet", "zoo", "sample", "vae", "--out", str(tmp_path), "--n", "3"]) == 0
+    assert (tmp_path / "vae_samples.png").is_file()
