@@ -126,6 +126,7 @@ def test_pipeline_folder_and_its_parts(tmp_path):
     assert isinstance(load_model(tmp_path / "pipe", kind="scheduler"), diffusers.DDIMScheduler)
 
 
+@pytest.mark.filterwarnings("ignore:The `local_dir_use_symlinks` argument is deprecated")  # inside diffusers
 def test_hub_id_offline_and_not_cached_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

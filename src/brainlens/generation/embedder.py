@@ -6,7 +6,8 @@ tokenizer built from the caption vocabulary, saved with ``save_pretrained`` as a
 ``VisionTextDualEncoderModel`` under ``generation/weights/embedder``. It loads through exactly the code that
 loads ``openai/clip-vit-large-patch14`` from the Hugging Face hub, and the same :class:`Embedder` wraps either.
 (A ViT tower, i.e. a plain ``CLIPModel``, is one setting away, ``EmbedderSpec(vision_tower="vit")``, but on a
-CPU budget it learns the categories several times more slowly.)
+CPU budget it learns the categories several times more slowly.) Embed through :class:`Embedder`: the dual
+encoder's own ``get_image_features`` fails on a ResNet tower, whose pooled output keeps its 1 × 1 grid.
 
 :class:`Embedder` takes images as float tensors in [0, 1], ``(batch, 3, H, W)`` at any size, and resizes and
 normalises them in torch, so gradients reach the pixels (brain-guided synthesis needs that).
