@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["write_json", "write_text"]
+__all__ = ["fresh_staging", "replace_folder", "save_safetensors", "write_json", "write_text"]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -27,3 +29,43 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data: object) -> Path:
     """Write ``data`` as indented JSON atomically; values JSON cannot hold (paths, numpy scalars) become strings."""
     return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def save_safetensors(path: str | os.PathLike, tensors: Mapping) -> Path:
+    """Write a ``{name: tensor}`` mapping as safetensors atomically (tensors made contiguous, on the CPU)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({name: value.detach().cpu().contiguous() for name, value in tensors.items()}, str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def fresh_staging(target: str | os.PathLike) -> Path:
+    """An empty-to-be folder beside ``target`` to build a model in; leftovers of an interrupted build are removed."""
+    target = Path(target)
+    staging = target.with_name(f".{target.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    return staging
+
+
+def replace_folder(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move a finished ``staging`` folder to ``target``, so a reader never sees a half-written model."""
+    staging, target = Path(staging), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+    return target

@@ -93,6 +93,17 @@ def test_sampling_is_deterministic_with_a_generator(saved):
     assert latents.shape == (3, 4, 8, 8)
 
 
+def test_stochastic_sampling_and_other_schedulers(saved):
+    pipe = load_pipeline(saved, dtype="float32")
+    noisy = pipe(num_images=1, num_inference_steps=3, eta=1.0, generator=_seeded(0)).images
+    np.testing.assert_array_equal(noisy, pipe(num_images=1, num_inference_steps=3, eta=1.0, generator=_seeded(0)).images)
+    assert not np.array_equal(noisy, pipe(num_images=1, num_inference_steps=3, generator=_seeded(0)).images)
+    for name in ("DPMSolverMultistepScheduler", "EulerAncestralDiscreteScheduler", "PNDMScheduler"):
+        pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config)
+        images = pipe(num_images=1, num_inference_steps=4, generator=_seeded(0)).images
+        assert images.shape == (1, 16, 16, 3) and np.isfinite(images).all(), name
+
+
 @pytest.mark.parametrize("cross_attention", [False, True])
 def test_embeddings_condition_the_image_and_guidance_runs(cross_attention):
     pipe = _tiny_pipeline(cross_attention)

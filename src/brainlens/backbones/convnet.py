@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from brainlens._io import write_json
+from brainlens._io import save_safetensors, write_json
 from brainlens.backbones.base import Backbone, LayerTokens
 from brainlens.insilico import stimuli
 
@@ -111,16 +111,11 @@ class ConvNetBackbone(Backbone):
         return self.head(self.tokens(images, (last,))[last].global_)
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "config.json", asdict(self.config))
         # stored in half precision (half the size); loading casts back to float32
-        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in self.state_dict().items()}
-        tmp = folder / "model.safetensors.tmp"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "model.safetensors")
+        save_safetensors(folder / "model.safetensors", {k: (v.half() if v.is_floating_point() else v) for k, v in self.state_dict().items()})
 
 
 def load_convnet(folder: str | Path = SHIPPED_DIR) -> ConvNetBackbone:

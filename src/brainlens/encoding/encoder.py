@@ -13,7 +13,6 @@ whose gradient brain-guided synthesis can follow back to the pixels.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from brainlens._io import write_json
+from brainlens._io import save_safetensors, write_json
 from brainlens.backbones import Backbone, backbone_for
 from brainlens.backbones.cache import FeatureCache, pool_local
 from brainlens.encoding import scores
@@ -80,8 +79,6 @@ class RidgeEncoder(nn.Module):
         return self.features(images) @ self.weight + self.bias
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         config = {
@@ -92,10 +89,7 @@ class RidgeEncoder(nn.Module):
             "grid": self.grid,
             "n_voxels": self.n_voxels,
         }
-        tensors = {name: getattr(self, name).detach().cpu().contiguous() for name in _RIDGE_TENSORS}
-        tmp = folder / "model.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, folder / "model.safetensors")
+        save_safetensors(folder / "model.safetensors", {name: getattr(self, name) for name in _RIDGE_TENSORS})
         write_json(folder / "config.json", config)
 
     @classmethod

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from brainlens._io import save_safetensors
 from brainlens._io import write_json as _write_json
 from brainlens.backbones import Backbone, backbone_for
 from brainlens.backbones.cache import FeatureCache, Features, backbone_fingerprint, image_fingerprint, pool_local
@@ -469,14 +470,9 @@ class FactorTopyEncoder(nn.Module):
 
     def save(self, folder: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` (the head only; the backbone loads by name)."""
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {key: value.detach().cpu().contiguous() for key, value in self.head.state_dict().items()}
-        tmp = folder / "model.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, folder / "model.safetensors")
+        save_safetensors(folder / "model.safetensors", self.head.state_dict())
         _write_json(folder / "config.json", self.config_dict())
 
     @classmethod

@@ -29,7 +29,6 @@ Example
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import shutil
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from brainlens._io import fresh_staging, replace_folder, write_json
 from brainlens.insilico import stimuli
 
 __all__ = [
@@ -215,7 +215,7 @@ def _load_checkpoint(folder: Path, settings: dict) -> dict | None:
     path = folder / "state.pt"
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("settings") != settings:
         raise ValueError(
             f"{folder} holds a checkpoint of a run with other settings ({state.get('settings')}); "
@@ -224,23 +224,6 @@ def _load_checkpoint(folder: Path, settings: dict) -> dict | None:
     return state
 
 
-def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _replace_folder(staging: Path, target: Path) -> None:
-    """Move a finished ``staging`` folder to ``target``; readers never see a half-written model."""
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _load_vae(vae):
@@ -418,13 +401,10 @@ def train_vae(
         "training": {**settings, "torch": torch.__version__, "threads": torch.get_num_threads()},
         "parameters": sum(p.numel() for p in vae.parameters()),
     })
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = fresh_staging(out_dir)
     vae.half().save_pretrained(staging)  # float16 storage; loaders cast back to float32
-    _write_json(staging / "metrics.json", metrics)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _replace_folder(staging, out_dir)
+    write_json(staging / "metrics.json", metrics)
+    replace_folder(staging, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
 
@@ -712,15 +692,12 @@ def train_diffusion(
         "history": history, "parameters": sum(p.numel() for p in unet.parameters()),
         "training": {**settings, "steps": step, "torch": torch.__version__, "threads": torch.get_num_threads()},
     })
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = fresh_staging(out_dir)
     # float16 storage (loaders cast back to float32), on copies: the caller's VAE stays as it was
     stored = EmbeddingDiffusionPipeline(vae=copy.deepcopy(vae_model).half(), unet=unet.half(), scheduler=pipe.scheduler)
     stored.save_pretrained(staging)
-    _write_json(staging / "metrics.json", metrics)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _replace_folder(staging, out_dir)
+    write_json(staging / "metrics.json", metrics)
+    replace_folder(staging, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
 

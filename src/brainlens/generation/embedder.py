@@ -32,11 +32,9 @@ torch.Size([2, 6])
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -47,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainlens._io import fresh_staging, replace_folder, write_json
 from brainlens.insilico import stimuli
 
 __all__ = [
@@ -364,7 +363,7 @@ class Embedder(nn.Module):
         with quiet_library_bars():
             self.model.save_pretrained(folder)
             self.tokenizer.save_pretrained(folder)
-        _write_json(folder / "preprocessor_config.json", _preprocessor_config(
+        write_json(folder / "preprocessor_config.json", _preprocessor_config(
             self.image_size, self.image_mean.flatten().tolist(), self.image_std.flatten().tolist()
         ))
 
@@ -476,23 +475,6 @@ def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 
-def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _replace_folder(staging: Path, target: Path) -> None:
-    """Move a finished ``staging`` folder to ``target``, so an interrupted run never leaves a half-written model."""
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def train_embedder(
@@ -605,9 +587,7 @@ def train_embedder(
             progress("epochs", 1)
     seconds = time.perf_counter() - started
 
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = fresh_staging(out_dir)
     # half precision halves the shipped size; the loader brings the weights back to float32
     model.half()
     embedder.save_pretrained(staging)
@@ -622,9 +602,8 @@ def train_embedder(
                      "spec": asdict(spec),
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
     })
-    _write_json(staging / "metrics.json", metrics)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _replace_folder(staging, out_dir)
+    write_json(staging / "metrics.json", metrics)
+    replace_folder(staging, out_dir)
     return metrics
 
 

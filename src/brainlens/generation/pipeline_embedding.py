@@ -27,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -211,6 +212,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         strength: float = 0.6,
         num_inference_steps: int = 25,
         guidance_scale: float = 3.0,
+        eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "np",
         return_dict: bool = True,
@@ -232,6 +234,9 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             Denoising steps of the whole schedule (img2img runs ``round(strength * steps)``).
         guidance_scale : float
             Classifier-free guidance with embeddings; 1 turns it off.
+        eta : float
+            Fresh noise added at each step, for schedulers that take it (DDIM): 0 is deterministic
+            DDIM, 1 is as stochastic as DDPM sampling.
         generator : torch.Generator, optional
             Makes the draw repeatable.
         output_type : {"np", "pt", "pil", "latent"}
@@ -246,6 +251,11 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             ``.images`` in the `output_type`'s form; a 1-tuple when ``return_dict=False``.
         """
         batch = self.check_inputs(image_embeds, image, num_images, strength, num_inference_steps, guidance_scale, output_type)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"'eta' must be in [0, 1]; eta={eta!r} was provided.")
+        # schedulers differ in what their step takes: pass eta and generator only where accepted
+        accepted = inspect.signature(self.scheduler.step).parameters
+        step_options = {k: v for k, v in (("eta", eta), ("generator", generator)) if k in accepted}
         device = self._execution_device
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
@@ -264,7 +274,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         for t in timesteps:
             model_input = self.scheduler.scale_model_input(latents, t)
             prediction = self.predict_noise(model_input, t, image_embeds, guidance_scale)
-            latents = self.scheduler.step(prediction, t, latents, generator=generator).prev_sample
+            latents = self.scheduler.step(prediction, t, latents, **step_options).prev_sample
             if progress is not None:
                 progress(1)
         images = latents if output_type == "latent" else self.decode_latents(latents)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainlens._io import save_safetensors, write_json
 from brainlens.insilico import stimuli
 
 __all__ = ["CategoryNetConfig", "CategoryNet", "OUTPUT_NAMES", "load_category_net", "train_category_net", "SHIPPED_DIR"]
@@ -71,15 +72,10 @@ class CategoryNet(nn.Module):
         return torch.logsumexp(maps.flatten(2), dim=2) - math.log(maps.shape[-1] * maps.shape[-2])
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        state = {k: v.contiguous() for k, v in self.state_dict().items()}
-        tmp = folder / "model.safetensors.tmp"
-        save_file(state, str(tmp))
-        tmp.replace(folder / "model.safetensors")
+        write_json(folder / "config.json", asdict(self.config))
+        save_safetensors(folder / "model.safetensors", self.state_dict())
 
 
 def load_category_net(folder: str | Path = SHIPPED_DIR) -> CategoryNet:
