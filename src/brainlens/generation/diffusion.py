@@ -519,10 +519,10 @@ def train_diffusion(
     embedder="embedder",
     embedding_dim: int = 128,
     n_train: int = 30_000,
-    unconditional_epochs: int = 6,
-    epochs: int = 3,
-    batch_size: int = 32,
-    lr: float = 8e-4,
+    unconditional_epochs: int = 0,
+    epochs: int = 24,
+    batch_size: int = 64,
+    lr: float = 1e-3,
     warmup: float = 0.02,
     drop_prob: float = 0.15,
     ema_decay: float = 0.999,
@@ -540,11 +540,14 @@ def train_diffusion(
     warm-up and cosine decay over all epochs, and an exponential moving average of the weights, which
     is what gets saved. Two phases over the same images:
 
-    1. `unconditional_epochs` with every embedding zero: the UNet learns the images themselves (the
-       embedder is not needed yet, so this phase can run before it exists);
+    1. `unconditional_epochs` (none by default) with every embedding zero: the UNet learns the images
+       themselves, without the embedder (so this phase can run before one exists);
     2. `epochs` conditioned on the embedder's image embedding of each clean image, replaced by zeros
        with probability `drop_prob` ("no embedding": unconditional sampling and classifier-free
-       guidance), as image-variation models are fine-tuned from unconditional or text models.
+       guidance).
+
+    The defaults are those of the shipped model: 24 epochs of 30,000 images at batch 64 (11,256 steps,
+    54 minutes on 2 CPU cores).
 
     Latents and embeddings of the training set are computed once and kept with the checkpoint.
 

@@ -10,6 +10,7 @@ guided by the ground-truth brain).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -102,7 +103,9 @@ def synthesize(
     pipe = BrainGuidedPipeline.from_model(config.model, dtype=torch.float16 if config.fp16 else None, device=config.device)
     pipe.use_scheduler(config.scheduler)
     tick = (lambda stage: (lambda k: progress(stage, k))) if progress else (lambda stage: None)
+    started = time.perf_counter()
     images, predicted = _draw(pipe, guidance, config, tick("synthesis"))
+    seconds = time.perf_counter() - started
 
     metrics: dict[str, object] = {
         "region": config.region,
@@ -110,6 +113,8 @@ def synthesize(
         "objective": objective.name,
         "n_images": int(len(images)),
         "predicted_objective_mean": float(predicted.mean()),
+        "synthesis_seconds": round(seconds, 1),
+        "images_per_minute": round(60 * (config.rerank_from or config.n) / seconds, 2),  # drawn, re-ranking included
     }
     category = region_category(config.region)
     if category is not None:
