@@ -647,11 +647,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="store to read regions from (default: the encoder's)")
     p.add_argument("--model", default="diffusion", help="diffusion model: shipped name, folder or hub id such as "
                    "stabilityai/stable-diffusion-2-1-base (default: the shipped 'diffusion')")
-    p.add_argument("--guidance-scale", type=float, default=100.0, help="strength of the brain guidance (default 100)")
-    p.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
+    p.add_argument("--guidance-scale", type=float, help="strength of the brain guidance (default: 1000 for the shipped "
+                   "model, where it was measured; 130, BrainDiVE's value, for other models)")
+    p.add_argument("--steps", type=int, default=50, help="denoising steps (default 50, as BrainDiVE)")
     p.add_argument("--scheduler", default="dpm", help="sampler: ddim, dpm, dpm-single, ddpm, pndm, unipc (default dpm)")
-    p.add_argument("--gradient-path", choices=("unet", "x0"), default="unet",
-                   help="unet: differentiate through the UNet as published; x0: only through decoder and encoder (cheaper)")
+    p.add_argument("--gradient-path", choices=("unet", "x0"), default="x0",
+                   help="x0 (default): the gradient passes through the VAE decoder and the encoder only, cheaper and as "
+                   "strong on the shipped model; unet: also through the UNet, as published")
     p.add_argument("--guidance-every", type=int, default=1, help="guide one denoising step in K (default 1: every step)")
     p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed + i (default 0)")

@@ -7,7 +7,9 @@ from PIL import Image
 
 from brainlens.cli import main
 from brainlens.encoding.encoder import fit_ridge_encoder
-from brainlens.generation.synthesis import SynthesisConfig, region_category, synthesize
+from brainlens.generation.synthesis import (
+    BRAINDIVE_GUIDANCE_SCALE, SynthesisConfig, default_guidance_scale, region_category, synthesize,
+)
 from brainlens.insilico.brain import InSilicoSubject
 from tests.backbones.test_backbones import tiny_convnet
 
@@ -50,6 +52,10 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
         assert key in saved, key
     assert saved["objective"] == "OPA-anterior - OPA-posterior" and saved["category"] == "place"
     assert saved["top1pct_natural_response_mean"] > saved["random_natural_response_mean"]
+    assert saved["images_per_minute"] > 0
+    # no scale given: a model other than the shipped one gets BrainDiVE's, recorded with the run
+    assert json.loads((setup / "out" / "config.json").read_text())["guidance_scale"] == BRAINDIVE_GUIDANCE_SCALE
+    assert default_guidance_scale("diffusion") == 1000.0
     # same seed, same images
     again, _ = synthesize(setup / "encoder", SynthesisConfig(**{**config.__dict__, "oracle": False}))
     torch.testing.assert_close(again, images)

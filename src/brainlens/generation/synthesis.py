@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from brainlens.generation.guidance import BrainGuidance, Contrast, Objective, Re
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
 from brainlens.store import open_store
 
-__all__ = ["SynthesisConfig", "synthesize", "region_category"]
+__all__ = ["SynthesisConfig", "synthesize", "region_category", "default_guidance_scale"]
 
 # which category a region (by NSD's names, halves included) prefers; BrainDiVE's five-way scoring
 _REGION_CATEGORY = {
@@ -47,10 +47,10 @@ class SynthesisConfig:
     n: int = 32  # images kept
     rerank_from: int | None = None  # draw this many and keep the n best by the encoder (BrainDiVE's re-ranking)
     model: str = "diffusion"  # zoo name, folder or hub id of the latent diffusion model
-    guidance_scale: float = 100.0
-    steps: int = 25
+    guidance_scale: float | None = None  # None: the model's default (`default_guidance_scale`)
+    steps: int = 50  # as BrainDiVE
     scheduler: str = "dpm"
-    gradient_path: str = "unet"  # "unet" as published, or "x0" (cheaper, see the guidance benchmark)
+    gradient_path: str = "x0"  # "x0" (cheaper, and as strong on the shipped model: benchmarks/RESULTS.md) or "unet" as published
     guidance_every: int = 1
     seed: int = 0
     batch_size: int = 16
@@ -60,6 +60,18 @@ class SynthesisConfig:
     natural_pool: int = 5000  # in-silico only: natural images whose top 1 % is the bar to beat
     embedder: str = "embedder"  # zero-shot classifier for category accuracy: shipped name, folder or hub CLIP id
     category_prompts: str = "captions"  # "captions" for the shipped embedder, "names" ("a photo of a face") for hub CLIPs
+
+
+# Brain guidance scales measured to work for a model (benchmarks/RESULTS.md); others get BrainDiVE's value
+# for Stable Diffusion 2.1 base with CLIP-based encoders. The shipped model's 16 × 16 latents and a ridge
+# encoder's shrunken predictions call for a far larger scale.
+_GUIDANCE_SCALES = {"diffusion": 1000.0}
+BRAINDIVE_GUIDANCE_SCALE = 130.0
+
+
+def default_guidance_scale(model: str) -> float:
+    """The brain guidance scale used when none is given: measured for shipped models, BrainDiVE's otherwise."""
+    return _GUIDANCE_SCALES.get(model, BRAINDIVE_GUIDANCE_SCALE)
 
 
 def _objective(encoder, store_path: str, config: SynthesisConfig) -> Objective:
@@ -95,6 +107,8 @@ def synthesize(
     ``out/grid.png``, ``out/config.json`` and ``out/metrics.json``. ``progress(stage, k)``: stages
     "synthesis" and "oracle" (images × steps).
     """
+    if config.guidance_scale is None:
+        config = replace(config, guidance_scale=default_guidance_scale(config.model))
     _check_config(config)
     encoder = load_encoder(encoder_dir, device=config.device)
     store_path = str(store or encoder.info.get("store") or json.loads((Path(encoder_dir) / "config.json").read_text())["store"])
