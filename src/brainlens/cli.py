@@ -406,11 +406,11 @@ def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
     runs, table = {}, {}
     jobs = [(region, None) for region in DEMO_SYNTHESIS_REGIONS] + list(DEMO_SYNTHESIS_CONTRASTS)
     for region, contrast in jobs:
-        name = region if contrast is None else f"{region} − {contrast}"
+        name = region if contrast is None else f"{region} - {contrast}"
         bars = _Bars(quiet=quiet)
         try:
             images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n),
-                                         out=out / "synthesis" / name.replace(" − ", "_minus_"), progress=bars)
+                                         out=out / "synthesis" / name.replace(" - ", "_minus_"), progress=bars)
         finally:
             bars.close()
         pixels = (images * 255).round().byte().permute(0, 2, 3, 1).numpy()

@@ -223,12 +223,13 @@ def draw_synthesis_summary(runs: dict[str, tuple[np.ndarray, dict]], out: str | 
     written = [out / "synthesis_grid.png"]
     save_image(grid, written[-1])
 
-    cells = [[_format(metrics.get(key)) for key, _ in _SYNTHESIS_COLUMNS] for _, metrics in runs.values()]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(runs) + 1.2))
+    # region names as the first column, so that long ones ("OPA-anterior - OPA-posterior") stay inside
+    cells = [[name] + [_format(metrics.get(key)) for key, _ in _SYNTHESIS_COLUMNS] for name, (_, metrics) in runs.items()]
+    fig, ax = plt.subplots(figsize=(11, 0.4 * len(runs) + 1.0))
     ax.axis("off")
-    table = ax.table(cellText=cells, rowLabels=list(runs), colLabels=[label for _, label in _SYNTHESIS_COLUMNS],
-                     loc="center", cellLoc="center")
-    table.scale(1, 1.4)
+    table = ax.table(cellText=cells, colLabels=["region"] + [label for _, label in _SYNTHESIS_COLUMNS],
+                     cellLoc="center", bbox=[0, 0, 1, 1])
+    table.auto_set_column_width(list(range(len(_SYNTHESIS_COLUMNS) + 1)))
     ax.set_title("Brain-guided synthesis: category accuracy and true responses (in-silico fMRI experiment)")
     written.append(out / "synthesis_table.png")
     save_figure(fig, written[-1])
