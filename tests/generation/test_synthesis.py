@@ -97,3 +97,20 @@ def test_synthesis_on_a_converted_store(setup, tmp_path):
     images, metrics = synthesize(tmp_path / "encoder", config, out=tmp_path / "out")
     assert images.shape[0] == 2 and metrics["category"] == "face" and "category_accuracy" in metrics
     assert "true_response_mean" not in metrics
+
+
+def test_natural_baseline_is_the_top_percent_of_a_fixed_pool():
+    from brainlens.evaluation.insilico import NATURAL_SEED, natural_baseline, region_response, subject
+    from brainlens.insilico import stimuli
+
+    truth = subject(1)
+    voxels = np.flatnonzero(truth.region_mask("PPA"))
+    pool = stimuli.generate(200, seed=NATURAL_SEED, size=64).images
+    response = np.sort(region_response(truth, pool, voxels))[::-1]
+    for _ in range(2):  # the second call reads the kept pool
+        baseline = natural_baseline(truth, voxels, n_pool=200)
+        np.testing.assert_allclose(baseline.top1pct_mean, response[:2].mean(), rtol=1e-5)
+        np.testing.assert_allclose(baseline.random_mean, response.mean(), rtol=1e-5)
+    assert baseline.top_images.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="n_pool must be at least 100"):
+        natural_baseline(truth, voxels, n_pool=50)

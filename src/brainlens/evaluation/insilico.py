@@ -61,10 +61,18 @@ def natural_baseline(subject: InSilicoSubject, voxels: np.ndarray, n_pool: int =
     """The region's top 1 % and average natural stimuli, from a fixed pool of ``n_pool`` images."""
     if n_pool < 100:
         raise ValueError(f"n_pool must be at least 100 so that its top 1 % is an image; {n_pool!r} was provided.")
-    pool = stimuli.generate(n_pool, seed=NATURAL_SEED, size=size)
-    response = region_response(subject, pool.images, voxels)
+    images, responses = _natural_pool(subject, n_pool, size)
+    response = responses[:, voxels].mean(1)  # (n_pool,)
     top = np.argsort(response)[::-1][: max(1, n_pool // 100)]
-    return NaturalBaseline(float(response[top].mean()), float(response.mean()), pool.images[top], n_pool)
+    return NaturalBaseline(float(response[top].mean()), float(response.mean()), images[top], n_pool)
+
+
+@functools.lru_cache(maxsize=2)
+def _natural_pool(subject: InSilicoSubject, n_pool: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The natural pool (n_pool, size, size, 3) uint8 and the subject's responses to it (n_pool, n_voxels),
+    kept for the next region: a demo scores seven objectives against the same pool."""
+    pool = stimuli.generate(n_pool, seed=NATURAL_SEED, size=size)
+    return pool.images, subject.respond(pool.images)
 
 
 @torch.no_grad()
