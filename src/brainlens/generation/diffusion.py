@@ -42,7 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from brainlens._io import fresh_staging, replace_folder, write_json
+from brainlens.generation._training import warmup_cosine
 from brainlens.insilico import stimuli
+from brainlens.insilico.brain import to_tensor
 
 __all__ = [
     "HELDOUT_SEED",
@@ -165,11 +167,6 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive int; {name}={value!r} was provided.")
 
 
-def _as_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (B, H, W, 3) → float (B, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
-
-
 def _as_uint8(images: torch.Tensor) -> np.ndarray:
     """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3)."""
     return images.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -186,17 +183,6 @@ def _training_images(n: int, seed: int, size: int, images: np.ndarray | None, pr
     if images.ndim != 4 or images.shape[0] < n or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
         raise ValueError(f"'images' must be uint8 (>= {n}, {size}, {size}, 3); got {images.dtype} {images.shape}.")
     return images[:n]
-
-
-def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
-    """Linear warm-up, then cosine decay to zero."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return factor
 
 
 def _checkpoint_dir(out_dir: Path) -> Path:
@@ -222,8 +208,6 @@ def _load_checkpoint(folder: Path, settings: dict) -> dict | None:
             f"delete it to start again, or rerun with those settings to continue it."
         )
     return state
-
-
 
 
 def _load_vae(vae):
@@ -286,7 +270,7 @@ def _latent_statistics(vae, images: np.ndarray, batch_size: int = 250) -> tuple[
     """Mean and standard deviation over all elements of the posterior means of `images`."""
     total, total_sq, count = 0.0, 0.0, 0
     for i in range(0, len(images), batch_size):
-        z = vae.encode(_as_tensor(images[i : i + batch_size]) * 2 - 1).latent_dist.mode().double()
+        z = vae.encode(to_tensor(images[i : i + batch_size]) * 2 - 1).latent_dist.mode().double()
         total += float(z.sum())
         total_sq += float((z * z).sum())
         count += z.numel()
@@ -352,7 +336,7 @@ def train_vae(
     optimiser = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(n_train / batch_size)
     total = epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total, max(1, int(warmup * total))))
+    schedule = warmup_cosine(optimiser, total, warmup)
     generator = torch.Generator().manual_seed(seed)
     checkpoint_dir = _checkpoint_dir(out_dir)
     history: list[dict] = []
@@ -373,7 +357,7 @@ def train_vae(
         sums: dict[str, float] = {}
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
-            x = _random_crops(_as_tensor(data[idx]) * 2 - 1, crop, generator)
+            x = _random_crops(to_tensor(data[idx]) * 2 - 1, crop, generator)
             loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -415,7 +399,7 @@ def _reconstruct(vae, images: np.ndarray, batch_size: int = 250) -> torch.Tensor
     vae = vae.float().eval()
     parts = []
     for i in range(0, len(images), batch_size):
-        x = _as_tensor(images[i : i + batch_size]) * 2 - 1
+        x = to_tensor(images[i : i + batch_size]) * 2 - 1
         parts.append((vae.decode(vae.encode(x).latent_dist.mode()).sample / 2 + 0.5).clamp(0, 1))
     return torch.cat(parts)
 
@@ -430,7 +414,7 @@ def evaluate_vae(vae="vae", *, n: int = 500, seed: int = HELDOUT_SEED) -> dict:
     _check_positive(n=n)
     vae = _load_vae(vae)
     heldout = stimuli.generate(n, seed=seed, size=int(vae.config.sample_size))
-    truth = _as_tensor(heldout.images)
+    truth = to_tensor(heldout.images)
     recon = _reconstruct(vae, heldout.images)
     mse = (recon - truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
     a = truth.flatten(1) - truth.flatten(1).mean(1, keepdim=True)
@@ -472,7 +456,7 @@ def _encode_latents(vae, data: np.ndarray, progress: Progress | None, batch_size
     tick = _tick(progress, "encoding")
     parts = []
     for i in range(0, len(data), batch_size):
-        z = vae.encode(_as_tensor(data[i : i + batch_size]) * 2 - 1).latent_dist.mode()
+        z = vae.encode(to_tensor(data[i : i + batch_size]) * 2 - 1).latent_dist.mode()
         parts.append(((z - shift) * vae.config.scaling_factor).half())
         if tick is not None:
             tick(len(z))
@@ -485,7 +469,7 @@ def _embed(embedder, data: np.ndarray, progress: Progress | None, batch_size: in
     tick = _tick(progress, "embedding")
     parts = []
     for i in range(0, len(data), batch_size):
-        parts.append(embedder.embed_images(_as_tensor(data[i : i + batch_size])).float().cpu())
+        parts.append(embedder.embed_images(to_tensor(data[i : i + batch_size])).float().cpu())
         if tick is not None:
             tick(len(parts[-1]))
     return torch.cat(parts)
@@ -615,7 +599,7 @@ def train_diffusion(
     steps_per_epoch = math.ceil(n_train / batch_size)
     n_epochs = unconditional_epochs + epochs
     total = n_epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(total, max(1, int(warmup * total))))
+    schedule = warmup_cosine(optimiser, total, warmup)
     generator = torch.Generator().manual_seed(seed)
     ema = {name: value.detach().clone() for name, value in unet.state_dict().items()}
     history: list[dict] = []
@@ -751,21 +735,20 @@ def evaluate_diffusion(
     ``pipeline`` and ``embedder`` are models or names for :func:`brainlens.generation.load_pipeline` /
     ``load_embedder``. ``progress(stage, k)``: ``"sampling"`` and ``"regenerating"`` with images done.
     """
-    from brainlens.generation.embedder import CATEGORY_PROMPTS
+    from brainlens.evaluation.semantic import category_probabilities
 
     _check_positive(n_samples=n_samples, n_heldout=n_heldout, num_inference_steps=num_inference_steps, batch_size=batch_size)
     if n_heldout < 2:
         raise ValueError(f"n_heldout must be >= 2 for identification; n_heldout={n_heldout!r} was provided.")
     pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
     embedder.eval()
-    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
     n_categories = len(stimuli.CATEGORIES)
 
-    def classify(images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([embedder.classify(images[i : i + 250], prompts).cpu() for i in range(0, len(images), 250)])
+    def classify(images: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) → (N, n_categories)
+        return category_probabilities(embedder, images, stimuli.CATEGORIES)
 
     train = stimuli.generate(2000, seed=_TRAIN_SEED, size=pipe.image_size)
-    train_probs = classify(_as_tensor(train.images))
+    train_probs = classify(to_tensor(train.images))
     train_proportions = np.bincount(train.category, minlength=n_categories) / len(train)
     train_read = np.bincount(train_probs.argmax(1).numpy(), minlength=n_categories) / len(train)
 
@@ -782,7 +765,7 @@ def evaluate_diffusion(
     proportions = np.bincount(sample_probs.argmax(1).numpy(), minlength=n_categories) / n_samples
 
     heldout = stimuli.generate(n_heldout, seed=seed, size=pipe.image_size)
-    truth = _as_tensor(heldout.images)
+    truth = to_tensor(heldout.images)
     truth_emb = torch.cat([embedder.embed_images(truth[i : i + 250]).cpu() for i in range(0, n_heldout, 250)])
     tick = _tick(progress, "regenerating")
     regenerated = []
@@ -839,19 +822,18 @@ def sample_diffusion(
     and img2img from the rough images guided by the embeddings (`strength`). Held-out stimuli are
     drawn with seed ``HELDOUT_SEED + seed``. Returns the paths written.
     """
-    from brainlens.generation.embedder import CATEGORY_PROMPTS
+    from brainlens.evaluation.semantic import category_probabilities
     from brainlens.viz.images import image_grid, save_image
 
     _check_positive(n=n, num_inference_steps=num_inference_steps)
     pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
     embedder.eval()
-    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
     generator = lambda offset: torch.Generator().manual_seed(seed + offset)  # noqa: E731
 
     free = pipe(num_images=2 * n, num_inference_steps=num_inference_steps, generator=generator(0), output_type="pt").images
-    free_labels = [stimuli.CATEGORIES[k] for k in embedder.classify(free, prompts).argmax(1).tolist()]
+    free_labels = [stimuli.CATEGORIES[k] for k in category_probabilities(embedder, free, stimuli.CATEGORIES).argmax(1).tolist()]
     heldout = stimuli.generate(n, seed=HELDOUT_SEED + seed, size=pipe.image_size)
-    truth = _as_tensor(heldout.images)
+    truth = to_tensor(heldout.images)
     embeds = embedder.embed_images(truth)
     regenerated = pipe(embeds, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                        generator=generator(1), output_type="pt").images

@@ -46,7 +46,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from brainlens._io import fresh_staging, replace_folder, write_json
+from brainlens.generation._training import warmup_cosine
 from brainlens.insilico import stimuli
+from brainlens.insilico.brain import to_tensor
 
 __all__ = [
     "CATEGORY_PROMPTS",
@@ -438,10 +440,6 @@ def build_tokenizer(captions: Sequence[str], max_length: int = 64):
 # Training
 
 
-def _as_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) in [0, 1]
-
-
 def _contrastive_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor, caption_ids: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE where every pair with the same caption counts as a positive.
 
@@ -473,8 +471,6 @@ def _weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for name, parameter in model.named_parameters():
         (decay if parameter.ndim >= 2 and "embedding" not in name else keep).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
-
-
 
 
 def train_embedder(
@@ -536,10 +532,7 @@ def train_embedder(
     optimiser = torch.optim.AdamW(parameters, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     steps_per_epoch = math.ceil(n_train / batch_size)
     total = epochs * steps_per_epoch
-    warm = max(1, int(warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-    )
+    schedule = warmup_cosine(optimiser, total, warmup)
     generator = torch.Generator().manual_seed(seed)
     max_scale = math.log(100.0)  # CLIP caps the temperature at 1/100 so the logits cannot blow up
     history = []
@@ -558,7 +551,7 @@ def train_embedder(
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
             tokens = embedder.tokenize([captions[i] for i in idx])
-            images = _as_tensor(data.images[idx])  # (B, 3, H, W)
+            images = to_tensor(data.images[idx])  # (B, 3, H, W)
             flip = can_flip[idx] & (torch.rand(len(idx), generator=generator) < 0.5)
             images[flip] = images[flip].flip(-1)
             image_emb = embedder.embed_images(images)  # (B, dim), unit length
@@ -617,18 +610,15 @@ def _caption_ids(captions: Sequence[str]) -> list[int]:
 # Evaluation
 
 
-def _category_probabilities(embedder: Embedder, images: np.ndarray, batch_size: int = 250) -> torch.Tensor:
-    """(n, 64, 64, 3) uint8 → zero-shot probabilities (n, 6) over `stimuli.CATEGORIES`."""
-    prompts = {name: CATEGORY_PROMPTS[name] for name in stimuli.CATEGORIES}
-    return torch.cat([
-        embedder.classify(_as_tensor(images[i : i + batch_size]), prompts).cpu()
-        for i in range(0, len(images), batch_size)
-    ])
+def _predicted_categories(embedder: Embedder, data: stimuli.Stimuli) -> np.ndarray:
+    """The zero-shot category (index into `stimuli.CATEGORIES`) of each image: (n,)."""
+    from brainlens.evaluation.semantic import category_probabilities
+
+    return category_probabilities(embedder, to_tensor(data.images), stimuli.CATEGORIES).argmax(1).numpy()
 
 
 def _zero_shot_accuracy(embedder: Embedder, data: stimuli.Stimuli) -> float:
-    predicted = _category_probabilities(embedder, data.images).argmax(1).numpy()
-    return float(np.mean(predicted == data.category))
+    return float(np.mean(_predicted_categories(embedder, data) == data.category))
 
 
 @torch.no_grad()
@@ -652,13 +642,13 @@ def evaluate_embedder(embedder: Embedder | str | os.PathLike = "embedder", *, n:
     pure = stimuli.generate(n, seed=seed, size=64, mix_prob=0.0)
     mixed = stimuli.generate(n, seed=seed + 1, size=64)
     per_category = {}
-    predicted = _category_probabilities(embedder, pure.images).argmax(1).numpy()
+    predicted = _predicted_categories(embedder, pure)
     for k, name in enumerate(stimuli.CATEGORIES):
         chosen = pure.category == k
         per_category[name] = float(np.mean(predicted[chosen] == k)) if chosen.any() else float("nan")
 
     n_pairs = min(500, n)
-    image_emb = torch.cat([embedder.embed_images(_as_tensor(mixed.images[i : i + 250])) for i in range(0, n_pairs, 250)])
+    image_emb = torch.cat([embedder.embed_images(to_tensor(mixed.images[i : i + 250])) for i in range(0, n_pairs, 250)])
     captions = [c.lower() for c in mixed.captions[:n_pairs]]
     text_emb = torch.cat([embedder.embed_texts(captions[i : i + 250]) for i in range(0, n_pairs, 250)])
     ids = torch.tensor(_caption_ids(captions))

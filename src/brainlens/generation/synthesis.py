@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from brainlens.encoding.encoder import load_encoder, write_json
+from brainlens._io import write_json
+from brainlens.encoding.encoder import load_encoder
 from brainlens.generation.guidance import BrainGuidance, Contrast, Objective, RegionMean, rerank
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
 from brainlens.store import open_store
