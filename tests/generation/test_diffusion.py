@@ -13,6 +13,7 @@ from tests.generation.shipped import require_shipped  # noqa: E402
 from brainlens.generation import diffusion  # noqa: E402
 from brainlens.generation import zoo as diffusion_zoo  # noqa: E402
 from brainlens.generation.diffusion import UNetSpec, VAESpec, two_way_identification  # noqa: E402
+from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline  # noqa: E402
 from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
 from brainlens.generation.zoo import load_pipeline, load_vae  # noqa: E402
 from brainlens.insilico import stimuli  # noqa: E402
@@ -155,6 +156,53 @@ def test_bad_inputs_are_named(saved):
         pipe(image=np.zeros((1, 16, 16, 3)))
 
 
+def _weaker_unet():
+    """The tiny UNet with perturbed weights: a stand-in for a guide trained less."""
+    unet = _tiny_unet()
+    with torch.no_grad():
+        for i, parameter in enumerate(unet.parameters()):
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=_seeded(100 + i)))
+    return unet
+
+
+def test_autoguidance_extrapolates_away_from_the_guide(saved, tmp_path):
+    pipe = load_pipeline(saved, dtype="float32")
+    guide = _weaker_unet()
+    guided = EmbeddingDiffusionPipeline(pipe.vae, pipe.unet, pipe.scheduler, guide_unet=guide, autoguidance_scale=2.0)
+    x, t = torch.randn(2, 4, 8, 8, generator=_seeded(5)), 500
+    with torch.no_grad():
+        main = pipe.predict_noise(x, t)
+        weaker = guide(x, t, class_labels=torch.zeros(2, DIM), encoder_hidden_states=None).sample
+        torch.testing.assert_close(guided.predict_noise(x, t), weaker + 2.0 * (main - weaker))
+        torch.testing.assert_close(guided.predict_noise(x, t, autoguidance_scale=1.0), main)
+        # embeddings take classifier-free guidance only
+        embeds = torch.randn(2, DIM, generator=_seeded(6))
+        torch.testing.assert_close(guided.predict_noise(x, t, embeds, 3.0), pipe.predict_noise(x, t, embeds, 3.0))
+
+    draw = lambda p, **kw: p(num_images=2, num_inference_steps=3, generator=_seeded(0), output_type="pt", **kw).images  # noqa: E731
+    plain = draw(pipe)
+    assert torch.equal(draw(guided, autoguidance_scale=1.0), plain)
+    assert (draw(guided) - plain).abs().mean() > 1e-4  # the config's scale applies by default
+
+    guided.save_pretrained(tmp_path / "guided")
+    again = load_pipeline(tmp_path / "guided")
+    assert again.config.autoguidance_scale == 2.0 and again.guide_unet is not None
+    torch.testing.assert_close(draw(again), draw(guided))
+
+    # brain-guided synthesis samples with the same autoguided UNet
+    brain = BrainGuidedPipeline.from_model(tmp_path / "guided")
+    assert brain.guide_unet is not None and brain.autoguidance_scale == 2.0
+    same_noise = again(num_images=2, num_inference_steps=3, generator=[_seeded(0), _seeded(1)], output_type="pt").images
+    torch.testing.assert_close(brain(num_images=2, num_inference_steps=3, seed=0).images, same_noise, atol=1e-5, rtol=1e-4)
+
+    with pytest.raises(ValueError, match="'autoguidance_scale' must be a finite number"):
+        draw(guided, autoguidance_scale=float("nan"))
+    with pytest.raises(ValueError, match="needs a guide_unet"):
+        draw(pipe, autoguidance_scale=2.0)
+    with pytest.raises(ValueError, match="needs a guide_unet"):
+        EmbeddingDiffusionPipeline(pipe.vae, pipe.unet, pipe.scheduler, autoguidance_scale=2.0)
+
+
 def test_two_way_identification_against_a_plain_loop():
     rng = np.random.default_rng(0)
     truth = rng.normal(size=(12, 6))
@@ -201,22 +249,27 @@ def test_vae_training_resumes_after_an_interruption_to_the_same_weights(tmp_path
     assert load_vae(tmp_path / "a").dtype == torch.float32
 
 
+_TINY_GUIDE = UNetSpec(block_out_channels=(4, 8), attention_head_dim=4, norm_num_groups=4)
+
+
 def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, monkeypatch):
-    vae = _tiny_vae()
+    vae = _tiny_vae().half().float()  # float16 values, as the shipped VAE and every saved pipeline's VAE hold
     vae.register_to_config(scaling_factor=0.5, shift_factor=0.1)
     images = stimuli.generate(16, seed=30_000, size=16).images
 
-    def train(out):
+    def train(out, guide_spec=_TINY_GUIDE):
         return diffusion.train_diffusion(
             out, seed=2, vae=vae, embedder="embedder", embedding_dim=DIM, n_train=16, unconditional_epochs=1,
             epochs=1, batch_size=8, images=images, evaluate=False,
             spec=UNetSpec(block_out_channels=(8, 16), attention_head_dim=4, norm_num_groups=4),
+            guide_spec=guide_spec, guide_epochs=1, autoguidance_scale=1.5,
         )
 
     monkeypatch.setattr(diffusion, "_load_embedder", lambda name: _StandInEmbedder())
     metrics = train(tmp_path / "a")
     assert metrics["training"]["steps"] == 4 and "two_way_identification" not in metrics
     assert [h["conditional"] for h in metrics["history"]] == [False, True]
+    assert metrics["guide"]["training"]["steps"] == 2 and metrics["guide"]["autoguidance_scale"] == 1.5
 
     # the unconditional phase runs without the embedder; the run continues once it is there
     def missing(name):
@@ -230,10 +283,22 @@ def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, m
     train(tmp_path / "b")
     unet_a = (tmp_path / "a" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert unet_a == (tmp_path / "b" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    guide_a = (tmp_path / "a" / "guide_unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert guide_a == (tmp_path / "b" / "guide_unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     pipe = load_pipeline(tmp_path / "a", dtype="float32")
     assert pipe.vae.config.shift_factor == pytest.approx(0.1)
     assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert pipe.config.autoguidance_scale == 1.5 and pipe.guide_unet.config.block_out_channels == [4, 8]
     assert pipe(num_images=1, num_inference_steps=2).images.shape == (1, 16, 16, 3)
+
+    # a pipeline trained without a guide gets the same guide from train_guide, and keeps its figures
+    unguided = train(tmp_path / "c", guide_spec=None)
+    assert "guide" not in unguided and load_pipeline(tmp_path / "c").guide_unet is None
+    added = diffusion.train_guide(tmp_path / "d", tmp_path / "c", seed=2, n_train=16, epochs=1, batch_size=8,
+                                  images=images, spec=_TINY_GUIDE, autoguidance_scale=1.5, evaluate=False)
+    assert added["history"] == unguided["history"] and added["guide"]["training"]["steps"] == 2
+    assert guide_a == (tmp_path / "d" / "guide_unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert load_pipeline(tmp_path / "d").config.autoguidance_scale == 1.5
 
 
 # ---------------------------------------------------------------------------------------------

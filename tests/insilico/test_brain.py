@@ -4,7 +4,8 @@ import torch
 
 from brainlens.encoding.scores import noise_ceiling
 from brainlens.insilico import stimuli
-from brainlens.insilico.brain import SHARED_TEST_SEED, InSilicoSubject, to_tensor
+from brainlens.insilico.brain import SHARED_TEST_SEED, InSilicoSubject
+from brainlens.insilico.stimuli import to_tensor
 from brainlens.insilico.layout import REGION_CATEGORY, STIMULUS_DEGREES
 
 

@@ -151,10 +151,6 @@ def _bag_of_words(captions: tuple[str, ...], vocabulary: tuple[str, ...]) -> tor
     return bags  # (n, vocabulary)
 
 
-def _as_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
-
-
 def train_convnet(
     out: str | Path,
     *,
@@ -193,7 +189,7 @@ def train_convnet(
         total = 0.0
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
-            images = _as_tensor(train.images[idx])
+            images = stimuli.to_tensor(train.images[idx])
             # captions say nothing about left and right, so flips are free variety
             flip = torch.rand(len(idx), generator=generator) < 0.5
             images[flip] = images[flip].flip(-1)
@@ -224,7 +220,7 @@ def evaluate_convnet(folder: str | Path = SHIPPED_DIR, *, n: int = 2000, seed: i
 @torch.no_grad()
 def evaluate_tags(net: ConvNetBackbone, images: np.ndarray, targets: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
     """Mean average precision of the word tags over words present in ``targets`` (n, vocabulary)."""
-    logits = torch.cat([net.tag_logits(_as_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
+    logits = torch.cat([net.tag_logits(stimuli.to_tensor(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
     precisions = []
     for word in range(targets.shape[1]):
         truth = targets[:, word]

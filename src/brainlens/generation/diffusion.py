@@ -7,11 +7,12 @@ the code that loads ``stabilityai/stable-diffusion-2-1-base`` from the hub loads
   latents' mean and spread measured on training images and saved as ``shift_factor`` and
   ``scaling_factor`` in its config (``brainlens zoo train vae``);
 - ``weights/diffusion/``: an :class:`~brainlens.generation.pipeline_embedding.EmbeddingDiffusionPipeline`
-  folder (``model_index.json``, ``vae/``, ``unet/``, ``scheduler/``). Its ``UNet2DConditionModel``
+  folder (``model_index.json``, ``vae/``, ``unet/``, ``guide_unet/``, ``scheduler/``). Its ``UNet2DConditionModel``
   reads the shipped embedder's image embedding through a class-embedding projection added to the
-  timestep embedding, as Stable unCLIP does. It was trained unconditionally first, then with the
-  embedding, dropped to zero for 15 % of samples, so the same network samples unconditionally and
+  timestep embedding, as Stable unCLIP does. It was trained with the embedding, dropped to zero
+  for 15 % of samples, so the same network samples unconditionally and
   supports classifier-free guidance (``brainlens zoo train diffusion``, after the VAE and the embedder).
+  A smaller, shorter-trained ``guide_unet`` autoguides unconditional sampling (:func:`train_guide`).
 
 Weights are stored in float16 to keep the package small; loaders cast them back to float32.
 
@@ -29,12 +30,13 @@ Example
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,7 @@ import torch.nn.functional as F
 from brainlens._io import fresh_staging, replace_folder, write_json
 from brainlens.generation._training import warmup_cosine
 from brainlens.insilico import stimuli
-from brainlens.insilico.brain import to_tensor
+from brainlens.insilico.stimuli import to_tensor
 
 __all__ = [
     "HELDOUT_SEED",
@@ -56,6 +58,7 @@ __all__ = [
     "sample_diffusion",
     "sample_vae",
     "train_diffusion",
+    "train_guide",
     "train_vae",
     "two_way_identification",
 ]
@@ -132,6 +135,15 @@ class UNetSpec:
         )
 
 
+# The shipped pipeline's guide for autoguided sampling: a quarter of the UNet's parameters, trained for
+# a sixth of its epochs, from its own seed. The scale was chosen on the embedder's category proportions
+# of unconditional samples (benchmarks/RESULTS.md).
+GUIDE_SPEC = UNetSpec(block_out_channels=(24, 48, 80), attention_head_dim=16, norm_num_groups=8)
+GUIDE_EPOCHS = 4
+AUTOGUIDANCE_SCALE = 2.0
+_GUIDE_SEED_OFFSET = 1
+
+
 def build_scheduler(prediction_type: str = "v_prediction"):
     """The noise schedule of training, as a DDIM scheduler (swap in DPM-Solver etc. with ``from_config``).
 
@@ -189,22 +201,21 @@ def _checkpoint_dir(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.checkpoint")
 
 
-def _save_checkpoint(folder: Path, state: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "state.pt.tmp"
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
-    os.replace(tmp, folder / "state.pt")
+    os.replace(tmp, path)
 
 
-def _load_checkpoint(folder: Path, settings: dict) -> dict | None:
-    """The last epoch's state, if a run with the same settings left one."""
-    path = folder / "state.pt"
+def _load_checkpoint(path: Path, settings: dict) -> dict | None:
+    """The last epoch's state, if a run with the same settings left one at `path`."""
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("settings") != settings:
         raise ValueError(
-            f"{folder} holds a checkpoint of a run with other settings ({state.get('settings')}); "
+            f"{path} holds a checkpoint of a run with other settings ({state.get('settings')}); "
             f"delete it to start again, or rerun with those settings to continue it."
         )
     return state
@@ -341,7 +352,7 @@ def train_vae(
     checkpoint_dir = _checkpoint_dir(out_dir)
     history: list[dict] = []
     first_epoch, elapsed = 0, 0.0
-    state = _load_checkpoint(checkpoint_dir, settings)
+    state = _load_checkpoint(checkpoint_dir / "state.pt", settings)
     if state is not None:
         vae.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -369,7 +380,7 @@ def train_vae(
                 tick(1)
         elapsed += time.perf_counter() - epoch_started
         history.append({"epoch": epoch + 1, **{k: v / n_train for k, v in sums.items()}})
-        _save_checkpoint(checkpoint_dir, {
+        _save_checkpoint(checkpoint_dir / "state.pt", {
             "settings": settings, "model": vae.state_dict(), "optimiser": optimiser.state_dict(),
             "schedule": schedule.state_dict(), "generator": generator.get_state(), "history": history,
             "epoch": epoch + 1, "seconds": elapsed,
@@ -495,6 +506,141 @@ def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
                 ema[name].copy_(value)
 
 
+@dataclass(frozen=True)
+class _UNetFit:
+    """How one UNet is trained (see :func:`train_diffusion` for each field)."""
+
+    n_train: int
+    unconditional_epochs: int
+    epochs: int
+    batch_size: int
+    lr: float
+    warmup: float
+    drop_prob: float
+    ema_decay: float
+    min_snr_gamma: float
+    prediction_type: str
+
+    def check(self) -> None:
+        _check_positive(n_train=self.n_train, epochs=self.epochs, batch_size=self.batch_size)
+        value = self.unconditional_epochs
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"unconditional_epochs must be an int >= 0; unconditional_epochs={value!r} was provided.")
+        if not 0.0 <= self.drop_prob < 1.0:
+            raise ValueError(f"drop_prob must be in [0, 1); drop_prob={self.drop_prob!r} was provided.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1); ema_decay={self.ema_decay!r} was provided.")
+
+
+def _fit_unet(
+    unet,
+    latents: torch.Tensor,
+    conditioning: Callable[[], torch.Tensor],
+    fit: _UNetFit,
+    *,
+    seed: int,
+    checkpoint: Path,
+    settings: dict,
+    progress: Progress | None,
+) -> dict:
+    """Train `unet` on `latents` (n, C, h, w); return its EMA weights, history, steps and seconds.
+
+    ``conditioning()`` gives the embeddings (n, D) of the latents' images; it is called when the
+    conditional phase begins. A checkpoint is written to `checkpoint` after every epoch, and a run
+    with the same `settings` continues from it.
+    """
+    embedding_dim = int(unet.config.projection_class_embeddings_input_dim)
+    noise_schedule = build_scheduler(fit.prediction_type)
+    alphas_cumprod = noise_schedule.alphas_cumprod  # (T,)
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    # (T,) min-SNR weights: min(SNR, gamma) over the SNR-weight the target already carries
+    loss_weight = snr.clamp(max=fit.min_snr_gamma) / (snr + 1 if fit.prediction_type == "v_prediction" else snr)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=fit.lr, weight_decay=0.01)
+    steps_per_epoch = math.ceil(fit.n_train / fit.batch_size)
+    n_epochs = fit.unconditional_epochs + fit.epochs
+    schedule = warmup_cosine(optimiser, n_epochs * steps_per_epoch, fit.warmup)
+    generator = torch.Generator().manual_seed(seed)
+    ema = {name: value.detach().clone() for name, value in unet.state_dict().items()}
+    history: list[dict] = []
+    first_epoch, step, elapsed = 0, 0, 0.0
+    state = _load_checkpoint(checkpoint, settings)
+    if state is not None:
+        unet.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        ema = state["ema"]
+        history, first_epoch, step, elapsed = state["history"], state["epoch"], state["step"], state["seconds"]
+
+    embeddings = None
+    tick = _tick(progress, "unet steps")
+    n_timesteps = len(alphas_cumprod)
+    for epoch in range(first_epoch, n_epochs):
+        conditional = epoch >= fit.unconditional_epochs
+        if conditional and embeddings is None:
+            embeddings = conditioning()
+            if embeddings.shape[1] != embedding_dim:
+                raise ValueError(f"the embedder gives {embeddings.shape[1]}-d embeddings; the UNet reads {embedding_dim}-d ones.")
+        epoch_started = time.perf_counter()
+        unet.train()
+        order = torch.randperm(fit.n_train, generator=generator)
+        running = 0.0
+        for start in range(0, fit.n_train, fit.batch_size):
+            idx = order[start : start + fit.batch_size].sort().values
+            clean = latents[idx].float()  # (B, C, h, w)
+            condition = torch.zeros(len(idx), embedding_dim)  # (B, D): "no embedding"
+            if conditional:
+                keep = torch.rand(len(idx), generator=generator) >= fit.drop_prob
+                condition[keep] = embeddings[idx][keep]
+            t = torch.randint(0, n_timesteps, (len(idx),), generator=generator)
+            noise = torch.randn(clean.shape, generator=generator)
+            noisy = noise_schedule.add_noise(clean, noise, t)
+            target = noise_schedule.get_velocity(clean, noise, t) if fit.prediction_type == "v_prediction" else noise
+            predicted = unet(noisy, t, encoder_hidden_states=None, class_labels=condition).sample
+            per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
+            loss = (loss_weight[t] * per_sample).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            step += 1
+            # the average warms up, so early weights do not linger in it
+            _ema_update(ema, unet, min(fit.ema_decay, (1 + step) / (10 + step)))
+            running += loss.item() * len(idx)
+            if tick is not None:
+                tick(1)
+        elapsed += time.perf_counter() - epoch_started
+        history.append({"epoch": epoch + 1, "conditional": conditional, "train_loss": running / fit.n_train})
+        _save_checkpoint(checkpoint, {
+            "settings": settings, "model": unet.state_dict(), "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(), "generator": generator.get_state(), "ema": ema,
+            "history": history, "epoch": epoch + 1, "step": step, "seconds": elapsed,
+        })
+    return {"ema": ema, "history": history, "steps": step, "seconds": elapsed}
+
+
+def _trained(unet, fitted: dict):
+    """`unet` with its EMA weights, rounded to float16 (what is evaluated is what gets shipped)."""
+    unet.load_state_dict(fitted["ema"])
+    return unet.half().float().eval()
+
+
+def _save_pipeline(pipe, out_dir: Path, metrics: dict) -> None:
+    """Write `pipe` in float16 with ``metrics.json`` to `out_dir`, replacing it as a whole."""
+    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+
+    staging = fresh_staging(out_dir)
+    # float16 storage (loaders cast back to float32), on copies: the caller's models stay as they were
+    halved = lambda model: None if model is None else copy.deepcopy(model).half()  # noqa: E731
+    stored = EmbeddingDiffusionPipeline(vae=halved(pipe.vae), unet=halved(pipe.unet), scheduler=pipe.scheduler,
+                                        guide_unet=halved(pipe.guide_unet),
+                                        autoguidance_scale=pipe.config.autoguidance_scale)
+    stored.save_pretrained(staging)
+    write_json(staging / "metrics.json", metrics)
+    replace_folder(staging, out_dir)
+
+
 def train_diffusion(
     out_dir: str | os.PathLike,
     *,
@@ -513,11 +659,14 @@ def train_diffusion(
     min_snr_gamma: float = 5.0,
     prediction_type: str = "v_prediction",
     spec: UNetSpec = UNetSpec(),
+    guide_spec: UNetSpec | None = GUIDE_SPEC,
+    guide_epochs: int = GUIDE_EPOCHS,
+    autoguidance_scale: float = AUTOGUIDANCE_SCALE,
     images: np.ndarray | None = None,
     evaluate: bool = True,
     progress: Progress | None = None,
 ) -> dict:
-    """Train the embedding-conditioned UNet on VAE latents of in-silico images; save the pipeline.
+    """Train the embedding-conditioned UNet and its guide on VAE latents of in-silico images; save the pipeline.
 
     DDPM training (v or noise prediction at uniform timesteps of :func:`build_scheduler`'s schedule),
     with min-SNR loss weights (Hang et al. 2023: ``min(SNR, gamma) / (SNR + 1)`` for v), AdamW with
@@ -530,16 +679,20 @@ def train_diffusion(
        with probability `drop_prob` ("no embedding": unconditional sampling and classifier-free
        guidance).
 
+    Then the guide UNet for autoguided sampling (`guide_spec`, see :func:`train_guide`), unless
+    `guide_spec` is None.
+
     The defaults are those of the shipped model: 24 epochs of 30,000 images at batch 64 (11,256 steps,
-    54 minutes on 2 CPU cores).
+    54 minutes on 2 CPU cores), then the guide (4 epochs, 4 minutes).
 
     Latents and embeddings of the training set are computed once and kept with the checkpoint.
 
     Parameters
     ----------
     out_dir : path
-        Pipeline folder to write (``model_index.json``, ``vae/``, ``unet/``, ``scheduler/``,
-        ``metrics.json``); replaced as a whole at the end. Checkpoints as in :func:`train_vae`.
+        Pipeline folder to write (``model_index.json``, ``vae/``, ``unet/``, ``guide_unet/``,
+        ``scheduler/``, ``metrics.json``); replaced as a whole at the end. Checkpoints as in
+        :func:`train_vae`.
     seed : int
         Seeds the weights, batches, noise and embedding drops; the training stimuli are
         ``stimuli.generate(n_train, 30_000 + seed)``.
@@ -548,6 +701,9 @@ def train_diffusion(
         conditions it; shipped names by default. The embedder is loaded when phase 2 begins.
     embedding_dim : int
         Size of the embedder's embeddings (the UNet is built before the embedder is loaded).
+    guide_spec, guide_epochs, autoguidance_scale
+        The guide UNet's shape, its training epochs (conditioned as in phase 2) and the pipeline's
+        default autoguidance scale.
     evaluate : bool
         Run :func:`evaluate_diffusion` on the result and put its figures in ``metrics.json``.
     progress : callable, optional
@@ -559,23 +715,20 @@ def train_diffusion(
     dict
         The metrics written to ``metrics.json``.
     """
-    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline, check_autoguidance
 
-    _check_positive(n_train=n_train, epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim)
-    if isinstance(unconditional_epochs, bool) or not isinstance(unconditional_epochs, int) or unconditional_epochs < 0:
-        raise ValueError(f"unconditional_epochs must be an int >= 0; unconditional_epochs={unconditional_epochs!r} was provided.")
-    if not 0.0 <= drop_prob < 1.0:
-        raise ValueError(f"drop_prob must be in [0, 1); drop_prob={drop_prob!r} was provided.")
-    if not 0.0 <= ema_decay < 1.0:
-        raise ValueError(f"ema_decay must be in [0, 1); ema_decay={ema_decay!r} was provided.")
+    fit = _UNetFit(n_train, unconditional_epochs, epochs, batch_size, lr, warmup, drop_prob, ema_decay,
+                   min_snr_gamma, prediction_type)
+    fit.check()
+    _check_positive(embedding_dim=embedding_dim, guide_epochs=guide_epochs)
+    if guide_spec is not None:
+        check_autoguidance(autoguidance_scale, guide_spec)
     out_dir = Path(out_dir)
     started = time.perf_counter()
     vae_model = _load_vae(vae).float().eval()
     name_of = lambda model: str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__  # noqa: E731
-    settings = {"seed": seed, "n_train": n_train, "unconditional_epochs": unconditional_epochs, "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "warmup": warmup, "drop_prob": drop_prob, "ema_decay": ema_decay,
-                "min_snr_gamma": min_snr_gamma, "prediction_type": prediction_type, "spec": asdict(spec),
-                "embedding_dim": embedding_dim, "vae": name_of(vae), "embedder": name_of(embedder)}
+    settings = {"seed": seed, **asdict(fit), "spec": asdict(spec), "embedding_dim": embedding_dim,
+                "vae": name_of(vae), "embedder": name_of(embedder)}
     checkpoint_dir = _checkpoint_dir(out_dir)
     size = int(vae_model.config.sample_size)
     data: list[np.ndarray] = []  # drawn at most once, when a cache misses
@@ -586,107 +739,130 @@ def train_diffusion(
         return data[0]
 
     latents = _cached(checkpoint_dir / "latents.pt", lambda: _encode_latents(vae_model, training_images(), progress))
-    latent_channels, latent_size = latents.shape[1], latents.shape[-1]
+    embedder_model: list = []  # loaded at most once
+
+    def conditioning() -> torch.Tensor:
+        if not embedder_model:
+            embedder_model.append(_load_embedder(embedder).float().eval())
+        return _cached(checkpoint_dir / "embeddings.pt", lambda: _embed(embedder_model[0], training_images(), progress))
 
     torch.manual_seed(seed)
-    unet = spec.build(embedding_dim, latent_channels, latent_size)
-    noise_schedule = build_scheduler(prediction_type)
-    alphas_cumprod = noise_schedule.alphas_cumprod  # (T,)
-    snr = alphas_cumprod / (1 - alphas_cumprod)
-    # (T,) min-SNR weights: min(SNR, gamma) over the SNR-weight the target already carries
-    loss_weight = snr.clamp(max=min_snr_gamma) / (snr + 1 if prediction_type == "v_prediction" else snr)
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    n_epochs = unconditional_epochs + epochs
-    total = n_epochs * steps_per_epoch
-    schedule = warmup_cosine(optimiser, total, warmup)
-    generator = torch.Generator().manual_seed(seed)
-    ema = {name: value.detach().clone() for name, value in unet.state_dict().items()}
-    history: list[dict] = []
-    first_epoch, step, elapsed = 0, 0, 0.0
-    state = _load_checkpoint(checkpoint_dir, settings)
-    if state is not None:
-        unet.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        ema = state["ema"]
-        history, first_epoch, step, elapsed = state["history"], state["epoch"], state["step"], state["seconds"]
-
-    embedder_model, embeddings = None, None
-
-    def conditioning():
-        model = _load_embedder(embedder).float().eval()
-        values = _cached(checkpoint_dir / "embeddings.pt", lambda: _embed(model, training_images(), progress))
-        if values.shape[1] != embedding_dim:
-            raise ValueError(f"the embedder gives {values.shape[1]}-d embeddings; embedding_dim={embedding_dim!r} was provided.")
-        return model, values
-
-    tick = _tick(progress, "unet steps")
-    n_timesteps = len(alphas_cumprod)
-    for epoch in range(first_epoch, n_epochs):
-        conditional = epoch >= unconditional_epochs
-        if conditional and embeddings is None:
-            embedder_model, embeddings = conditioning()
-        epoch_started = time.perf_counter()
-        unet.train()
-        order = torch.randperm(n_train, generator=generator)
-        running = 0.0
-        for start in range(0, n_train, batch_size):
-            idx = order[start : start + batch_size].sort().values
-            clean = latents[idx].float()  # (B, C, h, w)
-            condition = torch.zeros(len(idx), embedding_dim)  # (B, D): "no embedding"
-            if conditional:
-                keep = torch.rand(len(idx), generator=generator) >= drop_prob
-                condition[keep] = embeddings[idx][keep]
-            t = torch.randint(0, n_timesteps, (len(idx),), generator=generator)
-            noise = torch.randn(clean.shape, generator=generator)
-            noisy = noise_schedule.add_noise(clean, noise, t)
-            target = noise_schedule.get_velocity(clean, noise, t) if prediction_type == "v_prediction" else noise
-            predicted = unet(noisy, t, encoder_hidden_states=None, class_labels=condition).sample
-            per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
-            loss = (loss_weight[t] * per_sample).mean()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            step += 1
-            # the average warms up, so early weights do not linger in it
-            _ema_update(ema, unet, min(ema_decay, (1 + step) / (10 + step)))
-            running += loss.item() * len(idx)
-            if tick is not None:
-                tick(1)
-        elapsed += time.perf_counter() - epoch_started
-        history.append({"epoch": epoch + 1, "conditional": conditional, "train_loss": running / n_train})
-        _save_checkpoint(checkpoint_dir, {
-            "settings": settings, "model": unet.state_dict(), "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict(), "generator": generator.get_state(), "ema": ema,
-            "history": history, "epoch": epoch + 1, "step": step, "seconds": elapsed,
-        })
-
-    unet.load_state_dict(ema)
-    # what is evaluated is what gets shipped: weights rounded to float16
-    unet = unet.half().float().eval()
-    pipe = EmbeddingDiffusionPipeline(vae=vae_model, unet=unet, scheduler=build_scheduler(prediction_type))
-    metrics: dict = {}
+    unet = spec.build(embedding_dim, latents.shape[1], latents.shape[-1])
+    fitted = _fit_unet(unet, latents, conditioning, fit, seed=seed, checkpoint=checkpoint_dir / "state.pt",
+                       settings=settings, progress=progress)
+    pipe = EmbeddingDiffusionPipeline(vae=vae_model, unet=_trained(unet, fitted), scheduler=build_scheduler(prediction_type))
+    training = {**settings, "steps": fitted["steps"], "torch": torch.__version__, "threads": torch.get_num_threads()}
+    metrics = {"train_seconds": round(fitted["seconds"], 1), "history": fitted["history"],
+               "parameters": sum(p.numel() for p in pipe.unet.parameters()), "training": training}
+    if guide_spec is not None:
+        guide_fit = replace(fit, unconditional_epochs=0, epochs=guide_epochs)
+        pipe, guide_metrics = _add_guide(pipe, latents, conditioning, guide_fit, guide_spec, autoguidance_scale,
+                                         seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
+        metrics["guide"] = guide_metrics
     if evaluate:
-        if embedder_model is None:
-            embedder_model = _load_embedder(embedder).float().eval()
-        metrics.update(evaluate_diffusion(pipe, embedder_model, progress=progress))
-    metrics.update({
-        "train_seconds": round(elapsed, 1), "wall_seconds": round(time.perf_counter() - started, 1),
-        "history": history, "parameters": sum(p.numel() for p in unet.parameters()),
-        "training": {**settings, "steps": step, "torch": torch.__version__, "threads": torch.get_num_threads()},
-    })
-    staging = fresh_staging(out_dir)
-    # float16 storage (loaders cast back to float32), on copies: the caller's VAE stays as it was
-    stored = EmbeddingDiffusionPipeline(vae=copy.deepcopy(vae_model).half(), unet=unet.half(), scheduler=pipe.scheduler)
-    stored.save_pretrained(staging)
-    write_json(staging / "metrics.json", metrics)
-    replace_folder(staging, out_dir)
+        if not embedder_model:
+            embedder_model.append(_load_embedder(embedder).float().eval())
+        metrics = {**evaluate_diffusion(pipe, embedder_model[0], progress=progress), **metrics}
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _save_pipeline(pipe, out_dir, metrics)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
+
+
+def train_guide(
+    out_dir: str | os.PathLike,
+    pipeline="diffusion",
+    *,
+    seed: int = 0,
+    embedder="embedder",
+    n_train: int = 30_000,
+    epochs: int = GUIDE_EPOCHS,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    warmup: float = 0.02,
+    drop_prob: float = 0.15,
+    ema_decay: float = 0.999,
+    min_snr_gamma: float = 5.0,
+    spec: UNetSpec = GUIDE_SPEC,
+    autoguidance_scale: float = AUTOGUIDANCE_SCALE,
+    images: np.ndarray | None = None,
+    evaluate: bool = True,
+    progress: Progress | None = None,
+) -> dict:
+    """Give a trained pipeline a guide UNet for autoguided sampling; save the pipeline to `out_dir`.
+
+    Autoguidance (Karras et al. 2024) extrapolates the UNet's prediction away from that of a weaker
+    version of itself: here a smaller UNet (`spec`) trained for fewer epochs on the same latents, with
+    the same embedding drops, so that its errors are the main UNet's errors made larger. This is the
+    second stage of :func:`train_diffusion`; with the same `seed` and training images, it trains the
+    same guide, so it adds one to a pipeline trained before guides existed.
+
+    Parameters are those of :func:`train_diffusion`; `pipeline` is a model or a name for
+    :func:`brainlens.generation.load_pipeline` whose VAE encodes the training images. The pipeline's
+    ``metrics.json``, when it has one, keeps its training figures; ``guide`` and (with `evaluate`)
+    fresh evaluation figures are added.
+    """
+    from brainlens.generation.pipeline_embedding import check_autoguidance
+
+    source = pipeline
+    pipe = _load_pipeline(pipeline)
+    fit = _UNetFit(n_train, 0, epochs, batch_size, lr, warmup, drop_prob, ema_decay, min_snr_gamma,
+                   pipe.scheduler.config.prediction_type)
+    fit.check()
+    check_autoguidance(autoguidance_scale, spec)
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    checkpoint_dir = _checkpoint_dir(out_dir)
+    data: list[np.ndarray] = []
+
+    def training_images() -> np.ndarray:
+        if not data:
+            data.append(_training_images(n_train, seed, pipe.image_size, images, progress))
+        return data[0]
+
+    vae = pipe.vae.float().eval()
+    latents = _cached(checkpoint_dir / "latents.pt", lambda: _encode_latents(vae, training_images(), progress))
+    embedder_model = _load_embedder(embedder).float().eval()
+    conditioning = lambda: _cached(checkpoint_dir / "embeddings.pt",  # noqa: E731
+                                   lambda: _embed(embedder_model, training_images(), progress))
+    pipe, guide_metrics = _add_guide(pipe.to(dtype=torch.float32), latents, conditioning, fit, spec, autoguidance_scale,
+                                     seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
+    metrics = _previous_metrics(source)
+    metrics["guide"] = guide_metrics
+    if evaluate:
+        metrics.update(evaluate_diffusion(pipe, embedder_model, progress=progress))
+    metrics["guide"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _save_pipeline(pipe, out_dir, metrics)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return metrics
+
+
+def _previous_metrics(pipeline) -> dict:
+    """The ``metrics.json`` of a pipeline given by name or folder; empty for models in memory or without one."""
+    if not isinstance(pipeline, (str, os.PathLike)):
+        return {}
+    from brainlens.generation.zoo import resolve
+
+    path = Path(resolve(pipeline).location) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _add_guide(pipe, latents, conditioning, fit: _UNetFit, spec: UNetSpec, autoguidance_scale: float, *,
+               seed: int, checkpoint_dir: Path, progress: Progress | None):
+    """`pipe` with a guide UNet of `spec` trained on `latents` as `fit` says; and the guide's training figures."""
+    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+
+    guide_seed = seed + _GUIDE_SEED_OFFSET
+    settings = {"seed": guide_seed, **asdict(fit), "spec": asdict(spec)}
+    torch.manual_seed(guide_seed)
+    guide = spec.build(pipe.embedding_dim, latents.shape[1], latents.shape[-1])
+    fitted = _fit_unet(guide, latents, conditioning, fit, seed=guide_seed, checkpoint=checkpoint_dir / "guide.pt",
+                       settings=settings, progress=progress)
+    guided = EmbeddingDiffusionPipeline(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler,
+                                        guide_unet=_trained(guide, fitted), autoguidance_scale=autoguidance_scale)
+    return guided, {"train_seconds": round(fitted["seconds"], 1), "history": fitted["history"],
+                    "parameters": sum(p.numel() for p in guide.parameters()),
+                    "training": {**settings, "steps": fitted["steps"]}, "autoguidance_scale": autoguidance_scale}
 
 
 def two_way_identification(truth: torch.Tensor, recon: torch.Tensor) -> float:
@@ -721,7 +897,8 @@ def evaluate_diffusion(
 ) -> dict:
     """The bar figures of the diffusion model, measured with the embedder.
 
-    - **Unconditional samples** (`n_samples`, DDIM with `num_inference_steps`): the embedder's zero-shot
+    - **Unconditional samples** (`n_samples`, DDIM with `num_inference_steps`, autoguided as the
+      pipeline's config says): the embedder's zero-shot
       category of each; ``category_proportions`` against those of the training images
       (``train_proportions``, their true main categories, and ``train_proportions_embedder``, the
       embedder's reading of them); ``max_proportion_gap_points`` is the largest gap to the true
@@ -797,7 +974,8 @@ def evaluate_diffusion(
         "embedding_cosine": round(float((F.normalize(truth_emb, dim=1) * F.normalize(recon_emb, dim=1)).sum(1).mean()), 4),
         "category_agreement": round(float(np.mean(recon_category == heldout.category)), 4),
         "settings": {"n_samples": n_samples, "n_heldout": n_heldout, "num_inference_steps": num_inference_steps,
-                     "guidance_scale": guidance_scale, "seed": seed, "scheduler": type(pipe.scheduler).__name__},
+                     "guidance_scale": guidance_scale, "seed": seed, "scheduler": type(pipe.scheduler).__name__,
+                     "autoguidance_scale": pipe.config.get("autoguidance_scale", 1.0) if pipe.guide_unet is not None else 1.0},
         "bars": {"max_proportion_gap_points": "<= 10", "two_way_identification": ">= 0.9"},
         "passes_bar": bool(gap <= 10 and identification >= 0.9),
     }

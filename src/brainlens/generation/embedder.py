@@ -48,7 +48,7 @@ from torch import nn
 from brainlens._io import fresh_staging, replace_folder, write_json
 from brainlens.generation._training import warmup_cosine
 from brainlens.insilico import stimuli
-from brainlens.insilico.brain import to_tensor
+from brainlens.insilico.stimuli import to_tensor
 
 __all__ = [
     "CATEGORY_PROMPTS",

@@ -13,7 +13,8 @@ latent model with its null embedding, Stable Diffusion with the empty prompt, as
 Two gradient paths: ``"unet"`` differentiates through the UNet as the published method does;
 ``"x0"`` treats the noise prediction as fixed, so the gradient only passes through the VAE decoder
 and the encoder (cheaper; see benchmarks/guidance_overhead.py). ``guidance_every`` guides one step
-in k.
+in k. A model with a ``guide_unet`` (the shipped one) is autoguided as it samples without guidance
+(see :mod:`~brainlens.generation.pipeline_embedding`), and brain guidance steers that sampler.
 
 >>> pipe = BrainGuidedPipeline.from_model("diffusion")               # or "stabilityai/stable-diffusion-2-1-base"
 >>> out = pipe(BrainGuidance(encoder, RegionMean.from_store(encoder, store, "FFA-1"), scale=100), num_images=8, seed=0)
@@ -30,6 +31,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from brainlens.generation.guidance import BrainGuidance
+from brainlens.generation.pipeline_embedding import check_autoguidance, autoguided
 
 __all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS"]
 
@@ -56,12 +58,18 @@ class BrainGuidedPipeline(DiffusionPipeline):
 
     Build from any model the zoo loads with :meth:`from_model`, or from components: a VAE, a UNet
     (unconditional, embedding-conditioned with a null embedding, or text-conditioned with the empty
-    prompt when ``text_encoder`` and ``tokenizer`` are given) and a scheduler.
+    prompt when ``text_encoder`` and ``tokenizer`` are given) and a scheduler; optionally a weaker
+    ``guide_unet`` of the same kind and the ``autoguidance_scale`` to sample with.
     """
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None):
+    _optional_components = ["text_encoder", "tokenizer", "guide_unet"]
+
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, guide_unet=None, autoguidance_scale: float = 1.0):
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        check_autoguidance(autoguidance_scale, guide_unet)
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer,
+                              guide_unet=guide_unet)
+        self.autoguidance_scale = float(autoguidance_scale)
         self.set_progress_bar_config(disable=True)  # progress goes through the `progress` callback
 
     @classmethod
@@ -74,7 +82,8 @@ class BrainGuidedPipeline(DiffusionPipeline):
         missing = [name for name in ("vae", "unet", "scheduler") if parts.get(name) is None]
         if missing:
             raise ValueError(f"model {name_or_path!r} is not a latent diffusion pipeline: it has no {missing[0]!r}")
-        return cls(parts["vae"], parts["unet"], parts["scheduler"], parts.get("text_encoder"), parts.get("tokenizer"))
+        return cls(parts["vae"], parts["unet"], parts["scheduler"], parts.get("text_encoder"), parts.get("tokenizer"),
+                   parts.get("guide_unet"), base.config.get("autoguidance_scale", 1.0))
 
     def use_scheduler(self, name: str) -> None:
         """Swap the sampler for another built from the same noise schedule: one of ``SCHEDULERS``."""
@@ -98,6 +107,10 @@ class BrainGuidedPipeline(DiffusionPipeline):
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         z = latents.to(self.vae.dtype) / self.vae.config.scaling_factor + shift
         return (self.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
+
+    def _predict(self, model_input: torch.Tensor, t, condition: dict) -> torch.Tensor:
+        """The (autoguided) noise or v prediction without a prompt."""
+        return autoguided(self.unet, self.guide_unet, self.autoguidance_scale, model_input, t, **condition)
 
     def _unconditional(self, batch: int, device, dtype) -> dict:
         """UNet keyword arguments for drawing without a prompt."""
@@ -186,7 +199,7 @@ class BrainGuidedPipeline(DiffusionPipeline):
                                                      v_prediction, gradient_path)
             else:
                 with torch.no_grad():
-                    prediction = self.unet(model_input, t, **condition).sample
+                    prediction = self._predict(model_input, t, condition)
             latents = self.scheduler.step(prediction, t, latents).prev_sample.detach()
             if progress is not None:
                 progress(batch)
@@ -197,10 +210,10 @@ class BrainGuidedPipeline(DiffusionPipeline):
         with torch.enable_grad():
             x = latents.detach().requires_grad_(True)
             if gradient_path == "unet":
-                prediction = self.unet(self.scheduler.scale_model_input(x, t), t, **condition).sample
+                prediction = self._predict(self.scheduler.scale_model_input(x, t), t, condition)
             else:
                 with torch.no_grad():
-                    prediction = self.unet(model_input, t, **condition).sample
+                    prediction = self._predict(model_input, t, condition)
             if v_prediction:
                 x0 = sqrt_a * x.float() - sqrt_1ma * prediction.float()
             else:

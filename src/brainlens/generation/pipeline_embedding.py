@@ -14,6 +14,13 @@ cross-attention (as the Stable Diffusion image-variations model does); `Embeddin
 supports both and picks from the UNet's config. "No embedding" is the zero vector, which is what
 training dropped embeddings to.
 
+Unconditional sampling can be **autoguided** (Karras et al. 2024, "Guiding a diffusion model with a
+bad version of itself"): an optional ``guide_unet``, a smaller and shorter-trained UNet of the same
+kind, makes its own prediction, and the pipeline extrapolates away from it,
+``guide + autoguidance_scale * (unet - guide)``. The guide's errors are the main UNet's errors made
+larger (blurred, category-less blobs), so stepping away from them sharpens samples into the kinds of
+image the training set holds. The pipeline's default scale is part of its config.
+
 The pieces stay plain for code that steers the sampling itself: ``pipe.vae``, ``pipe.unet``,
 ``pipe.scheduler``, and the differentiable steps `encode_images`, `decode_latents` and
 `predict_noise`.
@@ -28,6 +35,7 @@ Example
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -39,7 +47,7 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-__all__ = ["EmbeddingDiffusionPipeline", "OUTPUT_TYPES"]
+__all__ = ["EmbeddingDiffusionPipeline", "OUTPUT_TYPES", "autoguided", "check_autoguidance"]
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
 
@@ -58,13 +66,28 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
     scheduler : a diffusers scheduler
         Any of the Karras-style schedulers (DDIM, DPM-Solver, Euler, ...) built from the training
         noise schedule; swap with ``pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)``.
+    guide_unet : diffusers.UNet2DConditionModel, optional
+        A weaker UNet trained on the same latents and conditioning, for autoguided unconditional
+        sampling.
+    autoguidance_scale : float
+        Default autoguidance of unconditional sampling when there is a ``guide_unet``; 1 is none.
     """
 
-    model_cpu_offload_seq = "unet->vae"
+    model_cpu_offload_seq = "unet->guide_unet->vae"
+    _optional_components = ["guide_unet"]
 
-    def __init__(self, vae: AutoencoderKL, unet: UNet2DConditionModel, scheduler: KarrasDiffusionSchedulers):
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        unet: UNet2DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+        guide_unet: UNet2DConditionModel | None = None,
+        autoguidance_scale: float = 1.0,
+    ):
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler)
+        check_autoguidance(autoguidance_scale, guide_unet)
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, guide_unet=guide_unet)
+        self.register_to_config(autoguidance_scale=float(autoguidance_scale))
         # library code never prints: progress goes through the `progress` callback of __call__
         self.set_progress_bar_config(disable=True)
 
@@ -124,6 +147,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         t: torch.Tensor | int,
         image_embeds: torch.Tensor | None = None,
         guidance_scale: float = 1.0,
+        autoguidance_scale: float | None = None,
     ) -> torch.Tensor:
         """The UNet's prediction (noise, or v for a v-prediction scheduler) for latents at step `t`.
 
@@ -138,11 +162,15 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         guidance_scale : float
             Classifier-free guidance: ``uncond + scale * (cond - uncond)``; 1 (or no embedding)
             runs the UNet once.
+        autoguidance_scale : float, optional
+            Without embeddings only: ``guide + scale * (unet - guide)`` with the ``guide_unet``;
+            None takes the pipeline's default, 1 runs the main UNet alone.
         """
         batch = latents.shape[0]
         null = torch.zeros(batch, self.embedding_dim, device=latents.device, dtype=latents.dtype)
         if image_embeds is None:
-            return self.unet(latents, t, **self._conditioning(null)).sample
+            scale = self.config.autoguidance_scale if autoguidance_scale is None else autoguidance_scale
+            return autoguided(self.unet, self.guide_unet, scale, latents, t, **self._conditioning(null))
         image_embeds = image_embeds.to(device=latents.device, dtype=latents.dtype)
         if guidance_scale == 1.0:
             return self.unet(latents, t, **self._conditioning(image_embeds)).sample
@@ -212,6 +240,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         strength: float = 0.6,
         num_inference_steps: int = 25,
         guidance_scale: float = 3.0,
+        autoguidance_scale: float | None = None,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "np",
@@ -234,6 +263,9 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             Denoising steps of the whole schedule (img2img runs ``round(strength * steps)``).
         guidance_scale : float
             Classifier-free guidance with embeddings; 1 turns it off.
+        autoguidance_scale : float, optional
+            Autoguidance of sampling without embeddings by the ``guide_unet``; None takes the
+            pipeline's ``config.autoguidance_scale``, 1 turns it off.
         eta : float
             Fresh noise added at each step, for schedulers that take it (DDIM): 0 is deterministic
             DDIM, 1 is as stochastic as DDPM sampling.
@@ -253,6 +285,8 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         batch = self.check_inputs(image_embeds, image, num_images, strength, num_inference_steps, guidance_scale, output_type)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"'eta' must be in [0, 1]; eta={eta!r} was provided.")
+        if autoguidance_scale is not None:
+            check_autoguidance(autoguidance_scale, self.guide_unet)
         # schedulers differ in what their step takes: pass eta and generator only where accepted
         accepted = inspect.signature(self.scheduler.step).parameters
         step_options = {k: v for k, v in (("eta", eta), ("generator", generator)) if k in accepted}
@@ -273,7 +307,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             latents = self.scheduler.add_noise(clean, noise, timesteps[:1].repeat(batch)).to(self.unet.dtype)
         for t in timesteps:
             model_input = self.scheduler.scale_model_input(latents, t)
-            prediction = self.predict_noise(model_input, t, image_embeds, guidance_scale)
+            prediction = self.predict_noise(model_input, t, image_embeds, guidance_scale, autoguidance_scale)
             latents = self.scheduler.step(prediction, t, latents, **step_options).prev_sample
             if progress is not None:
                 progress(1)
@@ -307,6 +341,27 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         if output_type == "np":
             return array
         return [Image.fromarray(np.round(a * 255).astype(np.uint8)) for a in array]
+
+
+def autoguided(unet, guide_unet, scale: float, latents: torch.Tensor, t, **conditioning) -> torch.Tensor:
+    """``unet``'s prediction for `latents` at step `t`, autoguided by ``guide_unet`` with `scale`.
+
+    ``guide + scale * (main - guide)``; the main UNet alone when there is no guide or `scale` is 1.
+    Differentiable, so brain guidance can take gradients through it.
+    """
+    prediction = unet(latents, t, **conditioning).sample
+    if guide_unet is None or scale == 1.0:
+        return prediction
+    weaker = guide_unet(latents, t, **conditioning).sample
+    return weaker + scale * (prediction - weaker)
+
+
+def check_autoguidance(scale, guide_unet) -> None:
+    """Raise a ValueError unless `scale` is a finite number >= 0 that the pipeline can use."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"'autoguidance_scale' must be a finite number >= 0; autoguidance_scale={scale!r} was provided.")
+    if guide_unet is None and scale != 1.0:
+        raise ValueError(f"autoguidance_scale={scale!r} needs a guide_unet, and this pipeline has none; use 1.")
 
 
 @contextmanager

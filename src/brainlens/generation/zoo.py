@@ -181,7 +181,7 @@ register(ShippedModel(
     evaluate="brainlens.generation.diffusion:evaluate_diffusion",
     sample="brainlens.generation.diffusion:sample_diffusion",
     description="latent diffusion on the vae, UNet conditioned on the embedder's image embedding (or none): "
-                "sampling, embedding -> image, img2img",
+                "autoguided sampling, embedding -> image, img2img",
 ))
 
 

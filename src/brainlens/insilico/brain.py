@@ -48,7 +48,6 @@ __all__ = [
     "GroundTruthBrain",
     "InSilicoSubject",
     "Simulation",
-    "to_tensor",
 ]
 
 # what category voxels can read: category evidence, then attribute-weighted place and food evidence
@@ -258,18 +257,6 @@ class GroundTruthBrain(nn.Module):
         self.out_std.copy_(raw.std(0).clamp_min(1e-6))
 
 
-def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 → (N, 3, H, W) float in [0, 1]; float tensors (N, 3, H, W) pass through."""
-    if isinstance(images, torch.Tensor):
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"image tensors must be (N, 3, H, W); got shape {tuple(images.shape)}.")
-        return images.float() if images.dtype != torch.float32 else images
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be (N, H, W, 3) uint8; got shape {images.shape} dtype {images.dtype}.")
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
-
-
 @dataclass(frozen=True)
 class Simulation:
     """One simulated NSD-like experiment, ready to write as a store."""
@@ -303,7 +290,7 @@ class InSilicoSubject:
         self.tuning = _make_tuning(self.layout, rng)
         self.brain = GroundTruthBrain(self.tuning, _shipped_net())
         calibration = stimuli.generate(_N_CALIBRATION, seed=_CALIBRATION_SEED, size=64)
-        self.brain.calibrate(to_tensor(calibration.images))
+        self.brain.calibrate(stimuli.to_tensor(calibration.images))
         self.ncsnr = self._draw_ncsnr(rng)
         self._noise_seed = int(rng.integers(2**31))
 
@@ -347,7 +334,7 @@ class InSilicoSubject:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                out.append(self.brain(to_tensor(images[start : start + batch_size])).numpy())
+                out.append(self.brain(stimuli.to_tensor(images[start : start + batch_size])).numpy())
                 if progress is not None:
                     progress(len(out[-1]))
         return np.concatenate(out) if out else np.zeros((0, self.n_voxels), np.float32)

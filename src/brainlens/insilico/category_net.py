@@ -112,10 +112,6 @@ def _loss(net: CategoryNet, images: torch.Tensor, presence: torch.Tensor, attrib
     return loss
 
 
-def _as_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
-
-
 def train_category_net(
     *,
     n_train: int = 24000,
@@ -148,7 +144,7 @@ def train_category_net(
         total = 0.0
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
-            images = _as_tensor(train.images[idx])
+            images = stimuli.to_tensor(train.images[idx])
             # horizontal flips keep the categories and double the variety
             flip = torch.rand(len(idx), generator=generator) < 0.5
             images[flip] = images[flip].flip(-1)
@@ -170,7 +166,7 @@ def evaluate_category_net(net: CategoryNet, data: stimuli.Stimuli, batch_size: i
     """Main-category accuracy (argmax over category logits) and attribute accuracy where applicable."""
     n_categories = len(stimuli.CATEGORIES)
     logits = torch.cat(
-        [CategoryNet.pool(net(_as_tensor(data.images[i : i + batch_size]))) for i in range(0, len(data), batch_size)]
+        [CategoryNet.pool(net(stimuli.to_tensor(data.images[i : i + batch_size]))) for i in range(0, len(data), batch_size)]
     ).numpy()
     accuracy = float(np.mean(logits[:, :n_categories].argmax(1) == data.category))
     known = ~np.isnan(data.attributes)

@@ -26,9 +26,10 @@ from math import atan2, cos, degrees, pi, radians, sin, sqrt
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["ATTRIBUTES", "CATEGORIES", "Stimuli", "generate"]
+__all__ = ["ATTRIBUTES", "CATEGORIES", "Stimuli", "generate", "to_tensor"]
 
 CATEGORIES = ("face", "body", "place", "food", "word", "object")
 ATTRIBUTES = ("indoor", "warm")
@@ -1960,3 +1961,15 @@ def _paint_objects(pen, rng, count=None, kinds=tuple(_OBJECTS)):
         sub = pen.sub(x, _u(rng, -0.3, 0.3), _u(rng, 0.85, 1.1) * 1.2 / count, _u(rng, -15, 15))
         phrases.append(_OBJECTS[_pick(rng, kinds)](sub, rng))
     return ", ".join(phrases[:-1]) + f" and {phrases[-1]}"
+
+
+def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 → (N, 3, H, W) float in [0, 1]; float tensors (N, 3, H, W) pass through."""
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"image tensors must be (N, 3, H, W); got shape {tuple(images.shape)}.")
+        return images.float() if images.dtype != torch.float32 else images
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be (N, H, W, 3) uint8; got shape {images.shape} dtype {images.dtype}.")
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
