@@ -349,7 +349,7 @@ def _synthesis_config(args: argparse.Namespace):
     return SynthesisConfig(
         region=args.region, contrast=args.contrast, n=args.n, rerank_from=args.rerank, model=args.model,
         guidance_scale=args.guidance_scale, steps=args.steps, scheduler=args.scheduler, gradient_path=args.gradient_path,
-        guidance_every=args.guidance_every, seed=args.seed, batch_size=args.batch_size, device=args.device,
+        guidance_every=args.guidance_every, autoguidance_scale=args.autoguidance_scale, seed=args.seed, batch_size=args.batch_size, device=args.device,
         fp16=args.fp16, oracle=not args.no_oracle, embedder=args.embedder, category_prompts=args.category_prompts,
     )
 
@@ -655,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="x0 (default): the gradient passes through the VAE decoder and the encoder only, cheaper and as "
                    "strong on the shipped model; unet: also through the UNet, as published")
     p.add_argument("--guidance-every", type=int, default=1, help="guide one denoising step in K (default 1: every step)")
+    p.add_argument("--autoguidance-scale", type=float, help="autoguidance of the sampler by the model's weaker guide UNet "
+                   "(default: the model's own, 2 for the shipped model; 1 turns it off)")
     p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed + i (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")

@@ -206,7 +206,7 @@ def make_bold5000(root: Path, *, subject: int = 1, seed: int = 0) -> BOLD5000Cop
     names += [f"{place}{k}.jpg" for k, place in enumerate(["airport", "bedroom", "kitchen", "library", "alley", "beach", "canyon", "desert"])]
     order = rng.permutation(len(names))
     names = [names[k] for k in order]
-    repeated, singles, unseen = names[:3], names[3:18], names[18:]
+    repeated, unseen = names[:3], names[18:]  # names[3:18] are shown once
     np.save(stimuli / "Presented_Stimuli/img_dict.npy", {name: nsd_image(k, 256) for k, name in enumerate(names)})
     (stimuli / "repeated_stimuli_113_list.txt").write_text("\n".join([*repeated, unseen[0]]) + "\n")
 

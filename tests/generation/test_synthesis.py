@@ -73,6 +73,8 @@ def test_synthesize_cli_and_its_errors(setup, capsys):
     assert "guidance scale must be finite" in capsys.readouterr().err
     assert main(args + ["--region", "FFA-1", "--steps", "0", "--out", str(setup / "bad")]) == 1
     assert "steps must be an integer ≥ 1; 0" in capsys.readouterr().err
+    assert main(args + ["--region", "FFA-1", "--autoguidance-scale", "2", "--out", str(setup / "bad")]) == 1
+    assert "autoguidance_scale=2.0 needs a guide_unet" in capsys.readouterr().err
 
 
 def test_category_prompts():

@@ -69,7 +69,7 @@ def test_category_grid_rows_follow_categories():
     category = np.array([2, 0, 2, 1, 0, 2, 2, 0, 2])
     names = ["faces", "bodies", "places", "empty"]
     pixels = np.asarray(category_grid(images, category, names, per_row=3, scale=2))
-    tile_h, tile_w, pad = 12, 8, 2
+    tile_h, pad = 12, 2
     assert pixels.shape[0] == 4 * tile_h + 5 * pad  # one row per name, the empty one too
     top = {}
     for k in range(9):

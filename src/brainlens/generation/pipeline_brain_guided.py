@@ -93,6 +93,11 @@ class BrainGuidedPipeline(DiffusionPipeline):
             raise ValueError(f"scheduler must be one of {sorted(SCHEDULERS)}; {name!r} was provided.")
         self.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(self.scheduler.config)
 
+    def use_autoguidance(self, scale: float) -> None:
+        """Sample with autoguidance `scale` by the model's ``guide_unet`` (1: the main UNet alone)."""
+        check_autoguidance(scale, self.guide_unet)
+        self.autoguidance_scale = float(scale)
+
     # ----------------------------------------------------------------------------------------
     # pieces
 
