@@ -90,6 +90,7 @@ def build(args):
     from brainlens.backbones import load_backbone
 
     pipe = BrainGuidedPipeline.from_model("diffusion")
+    pipe.use_autoguidance(args.autoguidance)
     return pipe, ridge_encoder(load_backbone("insilico-convnet"), 1619), "shipped diffusion + insilico-convnet ridge"
 
 
@@ -102,6 +103,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=6, help="denoising steps per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--autoguidance", type=float, default=1.0,
+                        help="shipped model: autoguidance scale of every variant (default 1, off, as synthesis runs it; "
+                        "2.5 adds the guide UNet to each step)")
     args = parser.parse_args()
     torch.manual_seed(0)
     pipe, encoder, what = build(args)
@@ -136,6 +140,7 @@ def main() -> None:
     base = per_step["unguided"]
     peak = f" peak_gpu_mb={torch.cuda.max_memory_allocated() / 2**20:.0f}" if args.device.startswith("cuda") else ""
     details = " ".join(f"{name}={value * 1000:.0f}ms/step({value / base:.2f}x)" for name, value in per_step.items())
+    what += f", autoguidance {args.autoguidance:g}" if not (args.quick or args.sd) else ""
     print(f"guidance_overhead: ratio={per_step['guided-unet'] / base:.2f} ({what}; device={args.device} "
           f"fp16={args.fp16} batch={args.batch} {details}{peak})")
 

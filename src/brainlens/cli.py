@@ -656,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "strong on the shipped model; unet: also through the UNet, as published")
     p.add_argument("--guidance-every", type=int, default=1, help="guide one denoising step in K (default 1: every step)")
     p.add_argument("--autoguidance-scale", type=float, help="autoguidance of the sampler by the model's weaker guide UNet "
-                   "(default: the model's own, 2 for the shipped model; 1 turns it off)")
+                   "(default: 1, off, for the shipped model, where brain guidance was measured without it; other "
+                   "models sample with their own; 1 turns it off)")
     p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed + i (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")

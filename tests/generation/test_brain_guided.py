@@ -113,6 +113,7 @@ def test_shipped_model_guided_by_the_truth_drives_the_face_region():
     truth = subject(1)
     voxels = np.flatnonzero(truth.region_mask("FFA-1"))
     pipe = BrainGuidedPipeline.from_model("diffusion")
+    assert pipe.guide_unet is not None and pipe.autoguidance_scale == 1.0  # measured: off under brain guidance
     pipe.use_scheduler("dpm")
     guidance = BrainGuidance(TruthEncoder(truth), RegionMean(torch.as_tensor(voxels), name="FFA-1"), scale=100.0)
     plain = pipe(None, num_images=4, num_inference_steps=15, seed=0).images

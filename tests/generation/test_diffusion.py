@@ -320,9 +320,13 @@ def test_shipped_vae_reconstructs_held_out_images():
 
 def test_shipped_diffusion_samples_and_regenerates(shipped):
     assert shipped.unet.dtype == torch.float32 and shipped.image_size == 64
+    assert shipped.guide_unet.dtype == torch.float32 and shipped.config.autoguidance_scale == diffusion.AUTOGUIDANCE_SCALE
     free = shipped(num_images=2, num_inference_steps=4, generator=_seeded(0), output_type="pt").images
     assert free.shape == (2, 3, 64, 64) and 0 <= free.min() and free.max() <= 1
     assert free.std() > 0.05  # an image, not a flat field
+    # the guide is a weaker model of the same images: autoguidance changes the samples, not their kind
+    plain = shipped(num_images=2, num_inference_steps=4, generator=_seeded(0), output_type="pt", autoguidance_scale=1.0).images
+    assert 0.005 < (free - plain).abs().mean() < 0.25
     embeds = torch.nn.functional.normalize(torch.randn(2, shipped.embedding_dim, generator=_seeded(1)), dim=-1)
     assert shipped(embeds, num_inference_steps=4, generator=_seeded(0)).images.shape == (2, 64, 64, 3)
 

@@ -10,6 +10,7 @@ from brainlens.encoding.encoder import fit_ridge_encoder
 from brainlens.generation.synthesis import (
     BRAINDIVE_GUIDANCE_SCALE, SynthesisConfig, default_guidance_scale, region_category, synthesize,
 )
+from brainlens.generation.pipeline_brain_guided import default_autoguidance_scale
 from brainlens.insilico.brain import InSilicoSubject
 from tests.backbones.test_backbones import tiny_convnet
 
@@ -56,6 +57,7 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
     # no scale given: a model other than the shipped one gets BrainDiVE's, recorded with the run
     assert json.loads((setup / "out" / "config.json").read_text())["guidance_scale"] == BRAINDIVE_GUIDANCE_SCALE
     assert default_guidance_scale("diffusion") == 1000.0
+    assert default_autoguidance_scale("diffusion") == 1.0 and default_autoguidance_scale("other/model") is None
     # same seed, same images
     again, _ = synthesize(setup / "encoder", SynthesisConfig(**{**config.__dict__, "oracle": False}))
     torch.testing.assert_close(again, images)

@@ -33,7 +33,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from brainlens.generation.guidance import BrainGuidance
 from brainlens.generation.pipeline_embedding import check_autoguidance, autoguided
 
-__all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS"]
+__all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS", "default_autoguidance_scale"]
 
 GRADIENT_PATHS = ("unet", "x0")
 # schedulers whose latents are x_t = √ᾱ x0 + √(1−ᾱ) ε, so the estimate of x0 above holds
@@ -45,6 +45,17 @@ SCHEDULERS = {
     "pndm": "PNDMScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
+
+
+# Autoguidance under brain guidance, measured for a model (benchmarks/RESULTS.md). The shipped model
+# samples unguided images with autoguidance 2.5, but under brain guidance that lowered FFA-1's category
+# accuracy below the bar (0.81 → 0.44), so brain guidance turns it off there.
+_AUTOGUIDANCE_SCALES = {"diffusion": 1.0}
+
+
+def default_autoguidance_scale(model: str) -> float | None:
+    """Autoguidance under brain guidance when none is given: measured for shipped models; None keeps the model's own."""
+    return _AUTOGUIDANCE_SCALES.get(str(model))
 
 
 @dataclass
@@ -73,8 +84,18 @@ class BrainGuidedPipeline(DiffusionPipeline):
         self.set_progress_bar_config(disable=True)  # progress goes through the `progress` callback
 
     @classmethod
-    def from_model(cls, name_or_path: str, *, dtype: torch.dtype | None = None, device: str | None = None) -> BrainGuidedPipeline:
-        """The pipeline on a zoo model: a shipped name ("diffusion"), a folder or a hub id."""
+    def from_model(
+        cls,
+        name_or_path: str,
+        *,
+        dtype: torch.dtype | None = None,
+        device: str | None = None,
+        autoguidance_scale: float | None = None,
+    ) -> BrainGuidedPipeline:
+        """The pipeline on a zoo model: a shipped name ("diffusion"), a folder or a hub id.
+
+        `autoguidance_scale` None takes :func:`default_autoguidance_scale`, else the model's own.
+        """
         from brainlens.generation.zoo import load_pipeline
 
         base = load_pipeline(name_or_path, dtype=dtype, device=device)
@@ -82,8 +103,12 @@ class BrainGuidedPipeline(DiffusionPipeline):
         missing = [name for name in ("vae", "unet", "scheduler") if parts.get(name) is None]
         if missing:
             raise ValueError(f"model {name_or_path!r} is not a latent diffusion pipeline: it has no {missing[0]!r}")
-        return cls(parts["vae"], parts["unet"], parts["scheduler"], parts.get("text_encoder"), parts.get("tokenizer"),
+        pipe = cls(parts["vae"], parts["unet"], parts["scheduler"], parts.get("text_encoder"), parts.get("tokenizer"),
                    parts.get("guide_unet"), base.config.get("autoguidance_scale", 1.0))
+        scale = default_autoguidance_scale(name_or_path) if autoguidance_scale is None else autoguidance_scale
+        if scale is not None:
+            pipe.use_autoguidance(scale)
+        return pipe
 
     def use_scheduler(self, name: str) -> None:
         """Swap the sampler for another built from the same noise schedule: one of ``SCHEDULERS``."""

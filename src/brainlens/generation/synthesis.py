@@ -53,7 +53,7 @@ class SynthesisConfig:
     scheduler: str = "dpm"
     gradient_path: str = "x0"  # "x0" (cheaper, and as strong on the shipped model: benchmarks/RESULTS.md) or "unet" as published
     guidance_every: int = 1
-    autoguidance_scale: float | None = None  # None: the model's own (the shipped model's guide UNet, 2); 1 turns it off
+    autoguidance_scale: float | None = None  # None: `default_autoguidance_scale` of the model; 1 turns it off
     seed: int = 0
     batch_size: int = 16
     device: str = "cpu"
@@ -116,10 +116,9 @@ def synthesize(
     store_path = str(store or encoder.info.get("store") or json.loads((Path(encoder_dir) / "config.json").read_text())["store"])
     objective = _objective(encoder, store_path, config)
     guidance = BrainGuidance(encoder, objective, scale=config.guidance_scale)
-    pipe = BrainGuidedPipeline.from_model(config.model, dtype=torch.float16 if config.fp16 else None, device=config.device)
+    pipe = BrainGuidedPipeline.from_model(config.model, dtype=torch.float16 if config.fp16 else None, device=config.device,
+                                          autoguidance_scale=config.autoguidance_scale)
     pipe.use_scheduler(config.scheduler)
-    if config.autoguidance_scale is not None:
-        pipe.use_autoguidance(config.autoguidance_scale)
     tick = (lambda stage: (lambda k: progress(stage, k))) if progress else (lambda stage: None)
     started = time.perf_counter()
     images, predicted = _draw(pipe, guidance, config, tick("synthesis"))
