@@ -26,7 +26,9 @@ class _Bars:
     def _open(self, stage: str, total: int | None):
         from tqdm import tqdm
 
-        self._bars[stage] = tqdm(total=total, desc=stage, disable=self._quiet, leave=True, file=sys.stderr)
+        # a log file (no terminal) gets a line every 30 s rather than every redraw
+        every = 0.1 if sys.stderr.isatty() else 30.0
+        self._bars[stage] = tqdm(total=total, desc=stage, disable=self._quiet, leave=True, file=sys.stderr, mininterval=every)
         return self._bars[stage]
 
     def __call__(self, stage: str, k: int) -> None:
