@@ -31,7 +31,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from brainlens.generation.guidance import BrainGuidance
-from brainlens.generation.pipeline_embedding import check_autoguidance, autoguided
+from brainlens.generation.pipeline_embedding import autoguided, check_autoguidance
 
 __all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS", "default_autoguidance_scale"]
 
