@@ -30,6 +30,7 @@ Example
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -506,6 +507,32 @@ def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
                 ema[name].copy_(value)
 
 
+class _TrainingData:
+    """The training stimuli of a UNet and what it learns from them, each kept beside the checkpoint.
+
+    The stimuli are drawn at most once, and only when a cache misses; their VAE latents and embeddings
+    are computed once and reloaded by a resumed run.
+    """
+
+    def __init__(self, checkpoint_dir: Path, n: int, seed: int, size: int, images: np.ndarray | None, progress: Progress | None):
+        self.checkpoint_dir, self.progress = checkpoint_dir, progress
+        self._draw = lambda: _training_images(n, seed, size, images, progress)
+        self._images: np.ndarray | None = None
+
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = self._draw()
+        return self._images
+
+    def latents(self, vae) -> torch.Tensor:
+        """Scaled VAE latents (n, C, h, w), float16."""
+        return _cached(self.checkpoint_dir / "latents.pt", lambda: _encode_latents(vae, self.images(), self.progress))
+
+    def embeddings(self, embedder) -> torch.Tensor:
+        """The embedder's image embeddings (n, D), float32."""
+        return _cached(self.checkpoint_dir / "embeddings.pt", lambda: _embed(embedder, self.images(), self.progress))
+
+
 @dataclass(frozen=True)
 class _UNetFit:
     """How one UNet is trained (see :func:`train_diffusion` for each field)."""
@@ -730,21 +757,15 @@ def train_diffusion(
     settings = {"seed": seed, **asdict(fit), "spec": asdict(spec), "embedding_dim": embedding_dim,
                 "vae": name_of(vae), "embedder": name_of(embedder)}
     checkpoint_dir = _checkpoint_dir(out_dir)
-    size = int(vae_model.config.sample_size)
-    data: list[np.ndarray] = []  # drawn at most once, when a cache misses
+    data = _TrainingData(checkpoint_dir, n_train, seed, int(vae_model.config.sample_size), images, progress)
+    latents = data.latents(vae_model)
 
-    def training_images() -> np.ndarray:
-        if not data:
-            data.append(_training_images(n_train, seed, size, images, progress))
-        return data[0]
-
-    latents = _cached(checkpoint_dir / "latents.pt", lambda: _encode_latents(vae_model, training_images(), progress))
-    embedder_model: list = []  # loaded at most once
+    @functools.cache
+    def embedder_model():  # loaded when first needed: the unconditional phase runs without it
+        return _load_embedder(embedder).float().eval()
 
     def conditioning() -> torch.Tensor:
-        if not embedder_model:
-            embedder_model.append(_load_embedder(embedder).float().eval())
-        return _cached(checkpoint_dir / "embeddings.pt", lambda: _embed(embedder_model[0], training_images(), progress))
+        return data.embeddings(embedder_model())
 
     torch.manual_seed(seed)
     unet = spec.build(embedding_dim, latents.shape[1], latents.shape[-1])
@@ -760,9 +781,7 @@ def train_diffusion(
                                          seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
         metrics["guide"] = guide_metrics
     if evaluate:
-        if not embedder_model:
-            embedder_model.append(_load_embedder(embedder).float().eval())
-        metrics = {**evaluate_diffusion(pipe, embedder_model[0], progress=progress), **metrics}
+        metrics = {**evaluate_diffusion(pipe, embedder_model(), progress=progress), **metrics}
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     _save_pipeline(pipe, out_dir, metrics)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -805,7 +824,7 @@ def train_guide(
     from brainlens.generation.pipeline_embedding import check_autoguidance
 
     source = pipeline
-    pipe = _load_pipeline(pipeline)
+    pipe = _load_pipeline(pipeline).to(dtype=torch.float32)
     fit = _UNetFit(n_train, 0, epochs, batch_size, lr, warmup, drop_prob, ema_decay, min_snr_gamma,
                    pipe.scheduler.config.prediction_type)
     fit.check()
@@ -813,19 +832,10 @@ def train_guide(
     out_dir = Path(out_dir)
     started = time.perf_counter()
     checkpoint_dir = _checkpoint_dir(out_dir)
-    data: list[np.ndarray] = []
-
-    def training_images() -> np.ndarray:
-        if not data:
-            data.append(_training_images(n_train, seed, pipe.image_size, images, progress))
-        return data[0]
-
-    vae = pipe.vae.float().eval()
-    latents = _cached(checkpoint_dir / "latents.pt", lambda: _encode_latents(vae, training_images(), progress))
+    data = _TrainingData(checkpoint_dir, n_train, seed, pipe.image_size, images, progress)
+    latents = data.latents(pipe.vae.eval())
     embedder_model = _load_embedder(embedder).float().eval()
-    conditioning = lambda: _cached(checkpoint_dir / "embeddings.pt",  # noqa: E731
-                                   lambda: _embed(embedder_model, training_images(), progress))
-    pipe, guide_metrics = _add_guide(pipe.to(dtype=torch.float32), latents, conditioning, fit, spec, autoguidance_scale,
+    pipe, guide_metrics = _add_guide(pipe, latents, lambda: data.embeddings(embedder_model), fit, spec, autoguidance_scale,
                                      seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
     metrics = _previous_metrics(source)
     metrics["guide"] = guide_metrics
