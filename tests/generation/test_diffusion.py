@@ -299,6 +299,8 @@ def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, m
     assert added["history"] == unguided["history"] and added["guide"]["training"]["steps"] == 2
     assert guide_a == (tmp_path / "d" / "guide_unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert load_pipeline(tmp_path / "d").config.autoguidance_scale == 1.5
+    for config_file in (tmp_path / "d").rglob("config.json"):  # saved from a pipeline loaded from "c"
+        assert "_name_or_path" not in json.loads(config_file.read_text()), config_file
 
 
 # ---------------------------------------------------------------------------------------------

@@ -399,6 +399,7 @@ def train_vae(
     })
     staging = fresh_staging(out_dir)
     vae.half().save_pretrained(staging)  # float16 storage; loaders cast back to float32
+    _drop_source_paths(staging)
     write_json(staging / "metrics.json", metrics)
     replace_folder(staging, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -653,6 +654,15 @@ def _trained(unet, fitted: dict):
     return unet.half().float().eval()
 
 
+def _drop_source_paths(folder: Path) -> None:
+    """Remove ``_name_or_path`` from every diffusers ``config.json`` under `folder`: a model loaded from
+    disk carries the folder it came from, a path on this machine that means nothing in a saved copy."""
+    for config_file in folder.rglob("config.json"):
+        config = json.loads(config_file.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            write_json(config_file, config)
+
+
 def _save_pipeline(pipe, out_dir: Path, metrics: dict) -> None:
     """Write `pipe` in float16 with ``metrics.json`` to `out_dir`, replacing it as a whole."""
     from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
@@ -664,6 +674,7 @@ def _save_pipeline(pipe, out_dir: Path, metrics: dict) -> None:
                                         guide_unet=halved(pipe.guide_unet),
                                         autoguidance_scale=pipe.config.autoguidance_scale)
     stored.save_pretrained(staging)
+    _drop_source_paths(staging)
     write_json(staging / "metrics.json", metrics)
     replace_folder(staging, out_dir)
 
