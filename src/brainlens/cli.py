@@ -52,14 +52,10 @@ class _Bars:
             self._open(stage, total)
 
     def _open(self, stage: str, total: int | None):
-        if self._quiet:
+        if self._quiet or sys.stderr.isatty():
             from tqdm import tqdm
 
-            self._bars[stage] = tqdm(disable=True)
-        elif sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self._bars[stage] = tqdm(total=total, desc=stage, leave=True, file=sys.stderr)
+            self._bars[stage] = tqdm(total=total, desc=stage, disable=self._quiet, leave=True, file=sys.stderr)
         else:
             self._bars[stage] = _LogLines(stage, total)
         return self._bars[stage]

@@ -399,7 +399,6 @@ def train_vae(
     })
     staging = fresh_staging(out_dir)
     vae.half().save_pretrained(staging)  # float16 storage; loaders cast back to float32
-    _drop_source_paths(staging)
     write_json(staging / "metrics.json", metrics)
     replace_folder(staging, out_dir)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
