@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -17,6 +18,7 @@ from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline  # no
 from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
 from brainlens.generation.zoo import load_pipeline, load_vae  # noqa: E402
 from brainlens.insilico import stimuli  # noqa: E402
+from brainlens.insilico.stimuli import to_tensor  # noqa: E402
 
 DIM = 8  # embedding size of the tiny models
 
@@ -247,6 +249,30 @@ def test_vae_training_resumes_after_an_interruption_to_the_same_weights(tmp_path
     with safe_open(tmp_path / "a" / "diffusion_pytorch_model.safetensors", "pt") as f:  # stored in half precision
         assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
     assert load_vae(tmp_path / "a").dtype == torch.float32
+
+
+def test_perceptual_distance_grows_with_blur_and_passes_gradients():
+    x = to_tensor(stimuli.generate(8, seed=3).images) * 2 - 1  # (8, 3, 64, 64) in [-1, 1]
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1).requires_grad_(True)
+    distance = diffusion._PerceptualDistance()
+    assert float(distance(x, x)) == pytest.approx(0.0, abs=1e-6)
+    far = distance(blurred, x)
+    assert far.item() > 0.01
+    (grad,) = torch.autograd.grad(far, blurred)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    crops = distance.net.feature_maps(x[:, :, :32, :32], 2)  # fully convolutional: a 32-pixel crop
+    assert [tuple(m.shape[-2:]) for m in crops] == [(16, 16), (8, 8)]
+
+
+def test_vae_training_with_the_perceptual_term_records_it(tmp_path):
+    images = stimuli.generate(16, seed=30_000, size=16).images
+    tiny = VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4)
+    metrics = diffusion.train_vae(tmp_path / "v", seed=1, n_train=16, epochs=1, batch_size=8, crop=16, images=images,
+                                  spec=tiny, perceptual_weight=0.5)
+    assert metrics["history"][0]["perceptual"] > 0 and metrics["training"]["perceptual_weight"] == 0.5
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="perceptual_weight"):
+            diffusion.train_vae(tmp_path / "w", n_train=16, epochs=1, images=images, spec=tiny, perceptual_weight=bad)
 
 
 _TINY_GUIDE = UNetSpec(block_out_channels=(4, 8), attention_head_dim=4, norm_num_groups=4)

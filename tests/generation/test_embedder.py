@@ -13,7 +13,9 @@ from tests.generation.shipped import require_shipped  # noqa: E402
 from brainlens.cli import main  # noqa: E402
 from brainlens.generation import embedder as embedder_module  # noqa: E402
 from brainlens.generation import load_embedder, load_model  # noqa: E402
-from brainlens.generation.embedder import CATEGORY_PROMPTS, EmbedderSpec, build_tokenizer, train_embedder  # noqa: E402
+from brainlens.generation.embedder import (  # noqa: E402
+    CATEGORY_PROMPTS, EmbedderSpec, build_tokenizer, gaussian_blur, train_embedder,
+)
 from brainlens.insilico import stimuli  # noqa: E402
 
 
@@ -87,6 +89,19 @@ def test_category_prompts_are_captions_of_each_category():
     assert any("face" in p for p in CATEGORY_PROMPTS["face"])
 
 
+def test_gaussian_blur_keeps_flat_images_and_softens_edges():
+    flat = torch.full((2, 3, 12, 12), 0.3)
+    torch.testing.assert_close(gaussian_blur(flat, 1.0), flat)
+    edge = torch.zeros(3, 3, 12, 12)
+    edge[..., 6:] = 1.0
+    out = gaussian_blur(edge, torch.tensor([0.0, 0.7, 1.5]))  # one σ per image; 0 leaves it as it is
+    torch.testing.assert_close(out[0], edge[0])
+    steps = [float(out[k, 0, 0, 6] - out[k, 0, 0, 5]) for k in range(3)]
+    assert steps[0] == 1.0 and 1.0 > steps[1] > steps[2] > 0  # a wider σ, a softer edge
+    with pytest.raises(ValueError, match="blur_prob"):
+        train_embedder("unused", blur_prob=1.5)
+
+
 def test_tokenizer_is_word_level_and_deterministic():
     a = build_tokenizer(["A red car", "a blue car, next to a chair"])
     b = build_tokenizer(["a blue car, next to a chair", "A red car"])
@@ -97,19 +112,22 @@ def test_tokenizer_is_word_level_and_deterministic():
     assert vocab["<end>"] != 2  # transformers' CLIP pools at the largest id when eos_token_id == 2
 
 
-def _tiny_training(out, seed=0, progress=None):
+def _tiny_training(out, seed=0, progress=None, blur_prob=0.0):
     spec = EmbedderSpec(image_size=32, resnet_stem=8, resnet_widths=(8, 16), resnet_depths=(1, 1), text_width=16,
                         text_layers=1, heads=2, embed_dim=8, max_length=48)
     return train_embedder(out, seed=seed, n_train=48, epochs=1, batch_size=24, n_val=12, n_eval=12, spec=spec,
-                          progress=progress)
+                          blur_prob=blur_prob, progress=progress)
 
 
 def test_training_is_deterministic_and_writes_a_loadable_folder(tmp_path):
-    metrics = _tiny_training(tmp_path / "a", seed=1)
-    _tiny_training(tmp_path / "b", seed=1)
+    metrics = _tiny_training(tmp_path / "a", seed=1, blur_prob=0.5)
+    _tiny_training(tmp_path / "b", seed=1, blur_prob=0.5)
+    _tiny_training(tmp_path / "sharp", seed=1)
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() != (tmp_path / "sharp" / "model.safetensors").read_bytes()
     saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert saved["zero_shot_accuracy"] == metrics["zero_shot_accuracy"] and saved["training"]["seed"] == 1
+    assert saved["training"]["blur_prob"] == 0.5 and 0 <= saved["zero_shot_accuracy_blurred"] <= 1
     assert load_embedder(tmp_path / "a").image_size == 32
     assert type(load_model(tmp_path / "a", kind="vision")).__name__ == "ResNetModel"
     assert type(load_model(tmp_path / "a", kind="text")).__name__ == "CLIPTextModel"

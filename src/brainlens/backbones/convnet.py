@@ -105,6 +105,20 @@ class ConvNetBackbone(Backbone):
                 break
         return out
 
+    def feature_maps(self, images: torch.Tensor, n_stages: int) -> list[torch.Tensor]:
+        """Maps (B, C, h, w) of the first ``n_stages`` stages at the images' own scale (no resizing).
+
+        The network is fully convolutional, so crops of any size work, e.g. for a perceptual loss.
+        """
+        if not 1 <= n_stages <= len(self.stages):
+            raise ValueError(f"n_stages must be in 1..{len(self.stages)}; {n_stages!r} was provided.")
+        x = self.stem((images - self.mean) / self.std)
+        maps = []
+        for stage in self.stages[:n_stages]:
+            x = stage(x)
+            maps.append(x)
+        return maps
+
     def tag_logits(self, images: torch.Tensor) -> torch.Tensor:
         """images → (B, len(vocabulary)) logits that each caption word is used."""
         last = self.layers[-1]

@@ -254,8 +254,36 @@ def _image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
 
 
-def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float, edge_weight: float) -> tuple[torch.Tensor, dict]:
-    """x (B, 3, H, W) in [-1, 1] → loss: L1 on pixels and on their differences (edges stay sharp) + KL."""
+class _PerceptualDistance(torch.nn.Module):
+    """LPIPS-style distance through the frozen in-silico convnet (the shipped encoding backbone).
+
+    At each position of the first `n_stages` stages' maps, the channel vectors of the two images are
+    scaled to unit length and their squared difference summed over channels; the distance is the
+    mean over positions, summed over stages. Early stages see strokes and edges, which pixel losses
+    blur away: letters on signs are the case that needs it.
+    """
+
+    def __init__(self, n_stages: int = 2):
+        super().__init__()
+        from brainlens.backbones.convnet import load_convnet
+
+        self.net = load_convnet()
+        self.n_stages = n_stages
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """y, x (B, 3, H, W) in [-1, 1] → scalar distance, differentiable in y."""
+        total = y.new_zeros(())
+        pairs = zip(self.net.feature_maps((y + 1) / 2, self.n_stages), self.net.feature_maps((x + 1) / 2, self.n_stages))
+        for a, b in pairs:
+            a, b = F.normalize(a, dim=1, eps=1e-6), F.normalize(b, dim=1, eps=1e-6)
+            total = total + (a - b).pow(2).sum(1).mean()
+        return total
+
+
+def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float, edge_weight: float,
+              perceptual_weight: float = 0.0, perceptual: _PerceptualDistance | None = None) -> tuple[torch.Tensor, dict]:
+    """x (B, 3, H, W) in [-1, 1] → loss: L1 on pixels and on their differences (edges stay sharp),
+    the perceptual distance, and the KL divergence."""
     posterior = vae.encode(x).latent_dist
     z = posterior.sample(generator=generator)  # (B, C, H/4, W/4)
     y = vae.decode(z).sample
@@ -264,7 +292,12 @@ def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float
     edge = (ydx - xdx).abs().mean() + (ydy - xdy).abs().mean()
     kl = posterior.kl().mean() / z[0].numel()  # per latent element
     loss = pixel + edge_weight * edge + kl_weight * kl
-    return loss, {"pixel_l1": pixel.item(), "edge_l1": edge.item(), "kl": kl.item()}
+    parts = {"pixel_l1": pixel.item(), "edge_l1": edge.item(), "kl": kl.item()}
+    if perceptual_weight:
+        distance = perceptual(y, x)
+        loss = loss + perceptual_weight * distance
+        parts["perceptual"] = distance.item()
+    return loss, parts
 
 
 def _random_crops(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -302,6 +335,7 @@ def train_vae(
     warmup: float = 0.02,
     kl_weight: float = 1e-4,
     edge_weight: float = 0.5,
+    perceptual_weight: float = 0.0,
     spec: VAESpec = VAESpec(),
     images: np.ndarray | None = None,
     progress: Progress | None = None,
@@ -311,7 +345,8 @@ def train_vae(
     Each step reconstructs random `crop` × `crop` pieces of `batch_size` training images (the VAE is
     fully convolutional; crops cost a quarter of whole 64-pixel images per step and teach the same
     local code). The loss is L1 on pixels plus `edge_weight` × L1 on horizontal and vertical pixel
-    differences plus `kl_weight` × the KL divergence per latent element. AdamW with linear warm-up
+    differences plus `perceptual_weight` × an LPIPS-style distance on the shipped in-silico convnet's
+    first two stages plus `kl_weight` × the KL divergence per latent element. AdamW with linear warm-up
     and cosine decay. Afterwards the latents' mean and standard deviation over 4000 training images
     become the config's ``shift_factor`` and ``1 / scaling_factor``, and the reconstruction PSNR is
     measured on held-out images (:func:`evaluate_vae`).
@@ -335,12 +370,16 @@ def train_vae(
         The metrics written to ``metrics.json``: ``psnr_db`` on held-out images and the training record.
     """
     _check_positive(n_train=n_train, epochs=epochs, batch_size=batch_size, crop=crop)
+    if not (math.isfinite(perceptual_weight) and perceptual_weight >= 0):
+        raise ValueError(f"perceptual_weight must be finite and ≥ 0; {perceptual_weight!r} was provided.")
     if crop % 4 or crop > spec.image_size:
         raise ValueError(f"crop must be a multiple of 4 and at most {spec.image_size}; crop={crop!r} was provided.")
     out_dir = Path(out_dir)
     started = time.perf_counter()
     settings = {"seed": seed, "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "crop": crop, "lr": lr,
-                "warmup": warmup, "kl_weight": kl_weight, "edge_weight": edge_weight, "spec": asdict(spec)}
+                "warmup": warmup, "kl_weight": kl_weight, "edge_weight": edge_weight,
+                "perceptual_weight": perceptual_weight, "spec": asdict(spec)}
+    perceptual = _PerceptualDistance() if perceptual_weight else None
     data = _training_images(n_train, seed, spec.image_size, images, progress)
 
     torch.manual_seed(seed)
@@ -370,7 +409,7 @@ def train_vae(
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
             x = _random_crops(to_tensor(data[idx]) * 2 - 1, crop, generator)
-            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight)
+            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight, perceptual_weight, perceptual)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
