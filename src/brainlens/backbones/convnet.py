@@ -91,19 +91,23 @@ class ConvNetBackbone(Backbone):
         size = self.config.image_size
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        return (images - self.mean) / self.std
+        return images
+
+    def _stage_maps(self, images: torch.Tensor, n_stages: int) -> list[torch.Tensor]:
+        """Images (B, 3, H, W) in [0, 1] → maps (B, C, h, w) of the first ``n_stages`` stages."""
+        x = self.stem((images - self.mean) / self.std)
+        maps = []
+        for stage in self.stages[:n_stages]:
+            x = stage(x)
+            maps.append(x)
+        return maps
 
     def tokens(self, images: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, LayerTokens]:
         wanted = self.check_layers(layers)
-        x = self.stem(self._prepare(images))
-        out: dict[str, LayerTokens] = {}
-        for layer, stage in zip(self.layers, self.stages):
-            x = stage(x)  # (B, C, h, w)
-            if layer in wanted:
-                out[layer] = LayerTokens(local=x, global_=x.mean(dim=(2, 3)))
-            if len(out) == len(wanted):
-                break
-        return out
+        if not wanted:
+            return {}
+        maps = self._stage_maps(self._prepare(images), 1 + self.layers.index(wanted[-1]))
+        return {layer: LayerTokens(local=x, global_=x.mean(dim=(2, 3))) for layer, x in zip(self.layers, maps) if layer in wanted}
 
     def feature_maps(self, images: torch.Tensor, n_stages: int) -> list[torch.Tensor]:
         """Maps (B, C, h, w) of the first ``n_stages`` stages at the images' own scale (no resizing).
@@ -112,12 +116,8 @@ class ConvNetBackbone(Backbone):
         """
         if not 1 <= n_stages <= len(self.stages):
             raise ValueError(f"n_stages must be in 1..{len(self.stages)}; {n_stages!r} was provided.")
-        x = self.stem((images - self.mean) / self.std)
-        maps = []
-        for stage in self.stages[:n_stages]:
-            x = stage(x)
-            maps.append(x)
-        return maps
+        self.check_images(images)
+        return self._stage_maps(images, n_stages)
 
     def tag_logits(self, images: torch.Tensor) -> torch.Tensor:
         """images → (B, len(vocabulary)) logits that each caption word is used."""

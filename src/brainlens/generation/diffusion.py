@@ -281,9 +281,9 @@ class _PerceptualDistance(torch.nn.Module):
 
 
 def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float, edge_weight: float,
-              perceptual_weight: float = 0.0, perceptual: _PerceptualDistance | None = None) -> tuple[torch.Tensor, dict]:
+              perceptual: _PerceptualDistance | None = None, perceptual_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """x (B, 3, H, W) in [-1, 1] → loss: L1 on pixels and on their differences (edges stay sharp),
-    the perceptual distance, and the KL divergence."""
+    the KL divergence, and `perceptual_weight` × the `perceptual` distance when one is given."""
     posterior = vae.encode(x).latent_dist
     z = posterior.sample(generator=generator)  # (B, C, H/4, W/4)
     y = vae.decode(z).sample
@@ -293,7 +293,7 @@ def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float
     kl = posterior.kl().mean() / z[0].numel()  # per latent element
     loss = pixel + edge_weight * edge + kl_weight * kl
     parts = {"pixel_l1": pixel.item(), "edge_l1": edge.item(), "kl": kl.item()}
-    if perceptual_weight:
+    if perceptual is not None:
         distance = perceptual(y, x)
         loss = loss + perceptual_weight * distance
         parts["perceptual"] = distance.item()
@@ -409,7 +409,7 @@ def train_vae(
         for start in range(0, n_train, batch_size):
             idx = np.sort(order[start : start + batch_size])
             x = _random_crops(to_tensor(data[idx]) * 2 - 1, crop, generator)
-            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight, perceptual_weight, perceptual)
+            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight, perceptual, perceptual_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
