@@ -25,7 +25,7 @@ DIM = 8  # embedding size of the tiny models
 
 def _tiny_vae():
     torch.manual_seed(0)
-    return VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4).build().eval()  # 16 px → 8 × 8 × 4
+    return VAESpec(image_size=16, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4).build().eval()  # 16 px → 8 × 8 × 4
 
 
 def _tiny_unet(cross_attention=False):
@@ -220,7 +220,7 @@ def test_two_way_identification_against_a_plain_loop():
 def _train_tiny_vae(out, progress=None):
     images = stimuli.generate(24, seed=30_000, size=16).images
     return diffusion.train_vae(out, seed=1, n_train=24, epochs=2, batch_size=8, crop=8, images=images,
-                               spec=VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4),
+                               spec=VAESpec(image_size=16, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4),
                                progress=progress)
 
 
@@ -266,7 +266,7 @@ def test_perceptual_distance_grows_with_blur_and_passes_gradients():
 
 def test_vae_training_with_the_perceptual_term_records_it(tmp_path):
     images = stimuli.generate(16, seed=30_000, size=16).images
-    tiny = VAESpec(image_size=16, block_out_channels=(8, 16), norm_num_groups=4)
+    tiny = VAESpec(image_size=16, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4)
     metrics = diffusion.train_vae(tmp_path / "v", seed=1, n_train=16, epochs=1, batch_size=8, crop=16, images=images,
                                   spec=tiny, perceptual_weight=0.5)
     assert metrics["history"][0]["perceptual"] > 0 and metrics["training"]["perceptual_weight"] == 0.5

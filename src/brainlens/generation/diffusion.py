@@ -3,7 +3,7 @@
 Both are diffusers components trained on in-silico stimuli and saved in diffusers' folder format, so
 the code that loads ``stabilityai/stable-diffusion-2-1-base`` from the hub loads them too:
 
-- ``weights/vae/``: an ``AutoencoderKL`` from 64-pixel RGB images to 16 × 16 × 4 latents, with the
+- ``weights/vae/``: an ``AutoencoderKL`` from 64-pixel RGB images to 16 × 16 × 8 latents, with the
   latents' mean and spread measured on training images and saved as ``shift_factor`` and
   ``scaling_factor`` in its config (``brainlens zoo train vae``);
 - ``weights/diffusion/``: an :class:`~brainlens.generation.pipeline_embedding.EmbeddingDiffusionPipeline`
@@ -79,7 +79,7 @@ class VAESpec:
     image_size: int = 64  # side of the training images in pixels
     block_out_channels: tuple[int, ...] = (16, 32, 64)  # each block after the first halves the side: 64 → 16
     layers_per_block: int = 1  # resnets per encoder block (the decoder has one more)
-    latent_channels: int = 4  # channels of the latent image
+    latent_channels: int = 8  # channels of the latent image (4 lose small letters)
     norm_num_groups: int = 8  # GroupNorm groups; divides every width
 
     def build(self):
@@ -141,7 +141,7 @@ class UNetSpec:
 # of unconditional samples (benchmarks/RESULTS.md).
 GUIDE_SPEC = UNetSpec(block_out_channels=(24, 48, 80), attention_head_dim=32, norm_num_groups=8)  # 1.1 M parameters
 GUIDE_EPOCHS = 4
-AUTOGUIDANCE_SCALE = 2.5
+AUTOGUIDANCE_SCALE = 2.0
 _GUIDE_SEED_OFFSET = 1
 
 
@@ -335,7 +335,7 @@ def train_vae(
     warmup: float = 0.02,
     kl_weight: float = 1e-4,
     edge_weight: float = 0.5,
-    perceptual_weight: float = 0.0,
+    perceptual_weight: float = 1.0,
     spec: VAESpec = VAESpec(),
     images: np.ndarray | None = None,
     progress: Progress | None = None,

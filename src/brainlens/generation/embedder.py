@@ -500,7 +500,7 @@ def train_embedder(
     warmup: float = 0.05,
     word_weight: float = 1.0,
     reuse: int = 2,
-    blur_prob: float = 0.0,
+    blur_prob: float = 0.5,
     max_blur: float = 1.5,
     n_val: int = 600,
     n_eval: int = 1200,

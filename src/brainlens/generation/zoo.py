@@ -171,7 +171,7 @@ register(ShippedModel(
     train="brainlens.generation.diffusion:train_vae",
     evaluate="brainlens.generation.diffusion:evaluate_vae",
     sample="brainlens.generation.diffusion:sample_vae",
-    description="AutoencoderKL: 64 px RGB <-> 16 x 16 x 4 latents, trained on in-silico images",
+    description="AutoencoderKL: 64 px RGB <-> 16 x 16 x 8 latents, trained on in-silico images",
 ))
 register(ShippedModel(
     name="diffusion",
