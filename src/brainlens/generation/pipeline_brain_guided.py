@@ -48,7 +48,7 @@ SCHEDULERS = {
 
 
 # Autoguidance under brain guidance, measured for a model (benchmarks/RESULTS.md). The shipped model
-# samples unguided images with autoguidance (2.0), but under brain guidance autoguidance lowers FFA-1's
+# samples unguided images with autoguidance (``AUTOGUIDANCE_SCALE``), but under brain guidance autoguidance lowers FFA-1's
 # category accuracy (0.75 → 0.63 at 1.5; 0.81 → 0.44 at 2.5 on the earlier, narrower UNet), so brain
 # guidance turns it off there.
 _AUTOGUIDANCE_SCALES = {"diffusion": 1.0}
