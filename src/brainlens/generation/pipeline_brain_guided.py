@@ -48,8 +48,9 @@ SCHEDULERS = {
 
 
 # Autoguidance under brain guidance, measured for a model (benchmarks/RESULTS.md). The shipped model
-# samples unguided images with autoguidance (``AUTOGUIDANCE_SCALE``), but under brain guidance autoguidance lowers FFA-1's
-# category accuracy (0.75 → 0.63 at 1.5; 0.81 → 0.44 at 2.5 on the earlier, narrower UNet), so brain
+# samples unguided images with autoguidance (``AUTOGUIDANCE_SCALE``), but under brain guidance
+# autoguidance costs FFA-1: on the earlier, narrower UNet its category accuracy fell 0.75 → 0.63 at 1.5
+# and 0.81 → 0.44 at 2.5; on the retrained chain its true response falls 2.94 → 2.62 at 2. So brain
 # guidance turns it off there.
 _AUTOGUIDANCE_SCALES = {"diffusion": 1.0}
 
