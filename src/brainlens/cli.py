@@ -643,7 +643,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'voxels'). Ridge features are cached in DIR/feature_cache and never recomputed.")
     p.add_argument("--store", required=True, help="subject store (HDF5) with images and a train/test split")
     p.add_argument("--backbone", default="insilico-convnet",
-                   help="shipped backbone name, a folder, or a Hugging Face vision model id such as "
+                   help="shipped backbone (insilico-convnet; embedder, the shipped image-text embedder's image tower, "
+                   "CLIP's role in BrainDiVE), a folder, or a Hugging Face vision model id such as "
                    "openai/clip-vit-base-patch16 or facebook/dinov2-base (default insilico-convnet)")
     p.add_argument("--model", choices=("ridge", "factortopy"), default="ridge",
                    help="ridge: per-voxel ridge on pooled tokens of every layer; factortopy: per-voxel layer, place and "
@@ -670,7 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
         "drive a region (or a region more than another). Writes OUT/images/*.png, OUT/grid.png, OUT/config.json and "
         "OUT/metrics.json (category_accuracy; on an in-silico store also true_response_mean, "
         "top1pct_natural_response_mean, oracle_ratio).")
-    p.add_argument("--encoder", required=True, help="encoder folder from `brainlens encode fit`")
+    p.add_argument("--encoder", required=True, nargs="+", metavar="DIR",
+                   help="encoder folder from `brainlens encode fit`; several folders (encoders of the same voxels on "
+                   "different backbones, e.g. insilico-convnet and embedder) guide by their standardised mean")
     p.add_argument("--region", required=True, help="target region, by its name in the store (e.g. FFA-1, OPA-anterior)")
     p.add_argument("--contrast", help="a region to subtract: maximise REGION minus CONTRAST (e.g. the other half)")
     p.add_argument("--n", type=int, default=32, help="images to keep (default 32)")

@@ -92,3 +92,36 @@ def test_load_errors_name_the_file(tmp_path):
 def test_unknown_region_lists_the_known_ones(small_store, tmp_path):
     with pytest.raises(KeyError, match="unknown region 'FFA-9'.*FFA-1"):
         fit_ridge_encoder(small_store, tiny_convnet(), voxels="FFA-9", cache_dir=tmp_path)
+
+
+def test_an_ensemble_averages_encoders_in_units_of_their_spread():
+    from brainlens.encoding.encoder import EncoderEnsemble
+    from tests.generation.test_brain_guided import tiny_encoder
+
+    first, second = tiny_encoder(), tiny_encoder()
+    second.weight.mul_(-3.0)  # the same encoder, three times as spread and of opposite sign
+    reference = torch.rand(12, 3, 32, 32)
+    ensemble = EncoderEnsemble([first, second], reference)
+    assert ensemble.n_voxels == first.n_voxels and torch.equal(ensemble.voxel_index, first.voxel_index)
+    torch.testing.assert_close(ensemble.spread[1], 3 * ensemble.spread[0])
+    images = torch.rand(2, 3, 32, 32, requires_grad=True)
+    # standardised, the two predictions cancel
+    torch.testing.assert_close(ensemble(images), torch.zeros(2, first.n_voxels), atol=1e-4, rtol=0)
+    agreeing = EncoderEnsemble([first, tiny_encoder()], reference)
+    torch.testing.assert_close(agreeing(images), first(images) / agreeing.spread[0])
+    agreeing(images)[:, 0].sum().backward()
+    assert images.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="at least two encoders; 1 was provided"):
+        EncoderEnsemble([first], reference)
+    with pytest.raises(ValueError, match="encoder 2 predicts other voxels than encoder 1"):
+        EncoderEnsemble([first, tiny_encoder(n_voxels=5)], reference)
+
+
+def test_reference_images_are_the_test_split(small_store):
+    from brainlens.encoding.encoder import reference_images
+
+    images = reference_images(small_store, n=7)
+    assert images.shape == (7, 3, 64, 64) and 0 <= images.min() and images.max() <= 1
+    with store.open_store(small_store) as s:
+        first_test = s.images_at(int(np.flatnonzero(s.split == store.SPLITS["test"])[0]))
+    torch.testing.assert_close(images[0], torch.from_numpy(first_test).permute(2, 0, 1).float() / 255)

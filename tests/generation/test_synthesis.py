@@ -79,6 +79,25 @@ def test_synthesize_cli_and_its_errors(setup, capsys):
     assert "autoguidance_scale=2.0 needs a guide_unet" in capsys.readouterr().err
 
 
+def test_encoders_on_two_backbones_guide_together(setup, capsys):
+    # an encoder on the embedder's image tower (a dual-encoder folder loads as a backbone by its path)
+    fit_ridge_encoder(setup / "sub1.h5", str(setup / "embedder"), out=setup / "encoder_embedder", grid=1, cv=3)
+    assert json.loads((setup / "encoder_embedder" / "config.json").read_text())["backbone"] == str(setup / "embedder")
+    config = SynthesisConfig(region="FFA-1", n=2, model=str(setup / "diffusion"), steps=2, natural_pool=200, oracle=False,
+                             embedder=str(setup / "embedder"))
+    single, _ = synthesize(setup / "encoder", config)
+    images, metrics = synthesize([setup / "encoder", setup / "encoder_embedder"], config)
+    assert metrics["encoders"] == [str(setup / "encoder"), str(setup / "encoder_embedder")]
+    assert images.shape == single.shape and (images - single).abs().max() > 1e-4  # the second encoder steers too
+    assert "true_response_mean" in metrics
+    args = ["--quiet", "synthesize", "--encoder", str(setup / "encoder"), str(setup / "encoder_embedder"), "--n", "1",
+            "--steps", "1", "--model", str(setup / "diffusion"), "--no-oracle", "--embedder", str(setup / "embedder"),
+            "--region", "FFA-1"]
+    assert main(args + ["--out", str(setup / "cli_ensemble")]) == 0
+    saved = json.loads((setup / "cli_ensemble" / "metrics.json").read_text())
+    assert len(saved["encoders"]) == 2
+
+
 def test_category_prompts():
     from brainlens.evaluation.semantic import category_prompts
 

@@ -1,6 +1,7 @@
 """Image feature extractors behind one interface (per-layer local and global tokens), and their cache.
 
 >>> backbone = load_backbone("insilico-convnet")          # the shipped default
+>>> backbone = load_backbone("embedder")                  # the shipped image–text embedder (CLIP's role)
 >>> backbone = load_backbone("openai/clip-vit-base-patch16")  # any transformers vision model, by hub id or folder
 >>> tokens = backbone.tokens(images)                      # {layer: LayerTokens(local (B, C, h, w), global_ (B, C))}
 """
@@ -13,28 +14,35 @@ from pathlib import Path
 from brainlens.backbones.base import Backbone, LayerTokens
 from brainlens.backbones.cache import FeatureCache, extract_features
 from brainlens.backbones.convnet import SHIPPED_DIR, ConvNetBackbone, load_convnet
+from brainlens.backbones.embedder import EmbedderBackbone, load_embedder_backbone
 
 __all__ = [
-    "Backbone", "LayerTokens", "ConvNetBackbone", "FeatureCache", "extract_features", "load_backbone", "backbone_for",
-    "SHIPPED_BACKBONES",
+    "Backbone", "LayerTokens", "ConvNetBackbone", "EmbedderBackbone", "FeatureCache", "extract_features", "load_backbone",
+    "backbone_for", "SHIPPED_BACKBONES",
 ]
 
-SHIPPED_BACKBONES = {"insilico-convnet": SHIPPED_DIR}
+# shipped backbones by name, each with its loader
+SHIPPED_BACKBONES = {"insilico-convnet": lambda: load_convnet(SHIPPED_DIR), "embedder": load_embedder_backbone}
 
 
 def load_backbone(name: str, **kwargs) -> Backbone:
     """A backbone by name: a shipped one (``SHIPPED_BACKBONES``), a folder, or a Hugging Face hub id.
 
-    A folder saved by :meth:`ConvNetBackbone.save` loads as a convnet; any other name goes to
+    A folder saved by :meth:`ConvNetBackbone.save` loads as a convnet, one saved by ``brainlens zoo train
+    embedder`` (an image–text dual encoder) as an :class:`EmbedderBackbone`; any other name goes to
     ``transformers`` (vision models: CLIP, SigLIP, DINOv2, ViT). ``kwargs`` go to its ``from_pretrained``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"backbone must be a non-empty name, folder or hub id; {name!r} was provided.")
     if name in SHIPPED_BACKBONES:
-        return load_convnet(SHIPPED_BACKBONES[name])
+        return SHIPPED_BACKBONES[name]()
     config = Path(name) / "config.json"
-    if config.is_file() and "vocabulary" in json.loads(config.read_text()):
-        return load_convnet(name)
+    if config.is_file():
+        settings = json.loads(config.read_text())
+        if "vocabulary" in settings:
+            return load_convnet(name)
+        if settings.get("model_type") == "vision-text-dual-encoder":
+            return load_embedder_backbone(name)
     from brainlens.backbones.hf import HFVisionBackbone
 
     return HFVisionBackbone.from_pretrained(name, **kwargs)

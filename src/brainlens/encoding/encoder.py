@@ -27,7 +27,7 @@ from brainlens.encoding import scores
 from brainlens.encoding.ridge import DEFAULT_ALPHAS, VoxelRidge
 from brainlens.store import SPLITS, Store, StoreError, load_split, open_store
 
-__all__ = ["RidgeEncoder", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json"]
+__all__ = ["RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json"]
 
 ENCODER_MODELS = ("ridge", "factortopy")
 
@@ -136,6 +136,63 @@ def load_encoder(folder: str | Path, device: str = "cpu") -> nn.Module:
 
         return FactorTopyEncoder.load(folder, device=device)
     return RidgeEncoder.load(folder, device=device)
+
+
+class EncoderEnsemble(nn.Module):
+    """Encoders of the same voxels as one: each one's prediction in units of its own spread, averaged.
+
+    An encoder is right about natural images and wrong, in its own way, about images far from them;
+    guidance that follows one encoder follows its mistakes too. Encoders on different backbones make
+    different mistakes, so guiding by their mean follows mostly the directions they agree on. Each
+    encoder's predictions are divided, per voxel, by their standard deviation over ``reference_images``
+    (natural images, e.g. a store's), so that none outweighs another by the scale of its predictions;
+    the ensemble predicts in those units.
+
+    >>> ensemble = EncoderEnsemble([load_encoder("enc_convnet"), load_encoder("enc_embedder")], reference)
+    >>> ensemble(images)                     # (batch, 3, H, W) in [0, 1] → (batch, n_voxels)
+    """
+
+    def __init__(self, encoders: Sequence[nn.Module], reference_images: torch.Tensor, batch_size: int = 64):
+        super().__init__()
+        encoders = list(encoders)
+        if len(encoders) < 2:
+            raise ValueError(f"an ensemble needs at least two encoders; {len(encoders)} was provided.")
+        index = encoders[0].voxel_index
+        for k, encoder in enumerate(encoders[1:], start=2):
+            if not torch.equal(encoder.voxel_index.cpu(), index.cpu()):
+                raise ValueError(
+                    f"encoder {k} predicts other voxels than encoder 1 ({encoder.voxel_index.numel()} against "
+                    f"{index.numel()}, or in another order): fit every encoder of an ensemble on the same voxels"
+                )
+        if reference_images.ndim != 4 or len(reference_images) < 2:
+            raise ValueError(f"reference_images must be (N ≥ 2, 3, H, W); got {tuple(reference_images.shape)}")
+        self.encoders = nn.ModuleList(encoder.eval().requires_grad_(False) for encoder in encoders)
+        self.register_buffer("voxel_index", index.clone())
+        with torch.no_grad():
+            spreads = [
+                torch.cat([encoder(reference_images[i : i + batch_size]) for i in range(0, len(reference_images), batch_size)]).std(0)
+                for encoder in self.encoders
+            ]  # each (n_voxels,)
+        self.register_buffer("spread", torch.stack(spreads).clamp_min(1e-6))  # (n_encoders, n_voxels)
+
+    @property
+    def n_voxels(self) -> int:
+        return int(self.voxel_index.numel())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        predictions = torch.stack([encoder(images) for encoder in self.encoders])  # (n_encoders, B, n_voxels)
+        return (predictions / self.spread[:, None]).mean(0)
+
+
+def reference_images(store: Store | str | Path, n: int = 512) -> torch.Tensor:
+    """Up to ``n`` of a store's test images (its first images if it has no test split): (n, 3, H, W) in [0, 1]."""
+    if not isinstance(store, Store):
+        with open_store(store) as opened:
+            return reference_images(opened, n)
+    rows = np.flatnonzero(store.split == SPLITS["test"])
+    rows = (rows if rows.size else np.arange(store.n_images))[:n]
+    pixels = store.images_at(rows)  # (n, H, W, 3) uint8
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
 
 
 def _open(store: Store | str | Path) -> Store:

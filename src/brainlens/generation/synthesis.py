@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from brainlens._io import write_json
-from brainlens.encoding.encoder import load_encoder
+from brainlens.encoding.encoder import EncoderEnsemble, load_encoder, reference_images
 from brainlens.generation.guidance import BrainGuidance, Contrast, Objective, RegionMean, rerank
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
 from brainlens.store import open_store
@@ -96,7 +96,7 @@ def _draw(pipe, guidance, config: SynthesisConfig, progress) -> tuple[torch.Tens
 
 
 def synthesize(
-    encoder_dir: str | Path,
+    encoder_dir: str | Path | Sequence[str | Path],
     config: SynthesisConfig,
     *,
     out: str | Path | None = None,
@@ -105,15 +105,21 @@ def synthesize(
 ) -> tuple[torch.Tensor, dict]:
     """Run brain-guided synthesis for ``config.region``; returns images (n, 3, H, W) in [0, 1] and metrics.
 
-    ``store`` defaults to the one the encoder was fitted on. With ``out``, writes ``out/images/*.png``,
+    ``encoder_dir`` is one encoder folder, or several fitted on the same voxels: they then guide as an
+    :class:`~brainlens.encoding.encoder.EncoderEnsemble`, standardised on the store's test images.
+    ``store`` defaults to the one the (first) encoder was fitted on. With ``out``, writes ``out/images/*.png``,
     ``out/grid.png``, ``out/config.json`` and ``out/metrics.json``. ``progress(stage, k)``: stages
     "synthesis" and "oracle" (images × steps).
     """
     if config.guidance_scale is None:
         config = replace(config, guidance_scale=default_guidance_scale(config.model))
     _check_config(config)
-    encoder = load_encoder(encoder_dir, device=config.device)
-    store_path = str(store or encoder.info.get("store") or json.loads((Path(encoder_dir) / "config.json").read_text())["store"])
+    encoder_dirs = [Path(encoder_dir)] if isinstance(encoder_dir, (str, Path)) else [Path(d) for d in encoder_dir]
+    if not encoder_dirs:
+        raise ValueError("no encoder folder was provided")
+    encoders = [load_encoder(folder, device=config.device) for folder in encoder_dirs]
+    store_path = str(store or encoders[0].info.get("store") or json.loads((encoder_dirs[0] / "config.json").read_text())["store"])
+    encoder = encoders[0] if len(encoders) == 1 else EncoderEnsemble(encoders, reference_images(store_path).to(config.device))
     objective = _objective(encoder, store_path, config)
     guidance = BrainGuidance(encoder, objective, scale=config.guidance_scale)
     pipe = BrainGuidedPipeline.from_model(config.model, dtype=torch.float16 if config.fp16 else None, device=config.device,
@@ -127,6 +133,7 @@ def synthesize(
     metrics: dict[str, object] = {
         "region": config.region,
         "contrast": config.contrast,
+        "encoders": [str(folder) for folder in encoder_dirs],
         "objective": objective.name,
         "n_images": int(len(images)),
         "predicted_objective_mean": float(predicted.mean()),
