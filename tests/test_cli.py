@@ -85,6 +85,8 @@ def test_full_demo_with_synthesis(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["synthesis"]["regions"]) >= {"FFA-1", "EBA", "PPA", "VWFA-1", "food"}
     assert (out / "synthesis_grid.png").is_file() and (out / "synthesis_table.png").is_file()
+    assert summary["encoding"]["guide_encoder"]["backbone"] == "embedder"
+    assert len(json.loads((out / "synthesis" / "FFA-1" / "metrics.json").read_text())["encoders"]) == 2
 
 
 def test_convert_nsd_and_algonauts_fixtures(tmp_path, capsys):

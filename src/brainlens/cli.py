@@ -430,7 +430,7 @@ DEMO_SYNTHESIS_REGIONS = ("FFA-1", "EBA", "PPA", "VWFA-1", "food")
 DEMO_SYNTHESIS_CONTRASTS = (("OPA-anterior", "OPA-posterior"), ("OPA-posterior", "OPA-anterior"))
 
 
-def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
+def _demo_synthesis(encoder_dirs: list[Path], out: Path, n: int, quiet: bool) -> dict:
     from brainlens.generation.synthesis import SynthesisConfig, synthesize
     from brainlens.viz.report import draw_synthesis_summary
 
@@ -440,7 +440,7 @@ def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
         name = region if contrast is None else f"{region} - {contrast}"
         bars = _Bars(quiet=quiet)
         try:
-            images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n),
+            images, metrics = synthesize(encoder_dirs, SynthesisConfig(region=region, contrast=contrast, n=n),
                                          out=out / "synthesis" / name.replace(" - ", "_minus_"), progress=bars)
         finally:
             bars.close()
@@ -466,6 +466,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size,
               "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5},
+              "guide_backbone": args.guide_backbone,
               "synthesis": {"images_per_region": args.synthesis_images, "regions": list(DEMO_SYNTHESIS_REGIONS),
                             "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]}}
     _write_json(out / "config.json", config)
@@ -501,10 +502,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = {"simulate": summary, "pictures": [str(p) for p in pictures + maps], "encoding": encoding}
 
     if args.synthesis_images > 0:
+        guides = [encoder_dir]
+        if args.guide_backbone != "none":
+            print(f"      a second ridge encoder, on {args.guide_backbone}, to guide synthesis with the first", flush=True)
+            guides.append(out / "encoder_guide")
+            second = _fit_encoder(store_path, args.guide_backbone, "ridge", guides[1], layers=None, grid=4, region=None,
+                                  cv=5, epochs=0, resume=False, device="cpu", quiet=args.quiet)
+            result["encoding"]["guide_encoder"] = {"encoder": str(guides[1]), "backbone": args.guide_backbone,
+                                                   "median_r2_over_nc": second["median_r2_over_nc"]}
         print(f"[4/{stages}] brain-guided synthesis: {args.synthesis_images} images per region, scored by the "
               f"ground-truth brain", flush=True)
         started = time.perf_counter()
-        result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.quiet)
+        result["synthesis"] = _demo_synthesis(guides, out, args.synthesis_images, args.quiet)
         result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(out / "summary.json", result)
     return 0
@@ -554,6 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
     p.add_argument("--synthesis-images", type=int, default=16,
                    help="brain-guided images per region (default 16; 0 skips synthesis)")
+    p.add_argument("--guide-backbone", default="embedder",
+                   help="backbone of a second encoder that guides synthesis together with the first (their "
+                   "standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
     p.set_defaults(func=cmd_demo)
 
     convert = commands.add_parser("convert", help="convert a public dataset into a subject store",
