@@ -6,7 +6,9 @@ through the VAE and runs the encoder at every step. Timed side by side, alternat
 - ``unguided``: the UNet alone (plus the scheduler step);
 - ``guided-unet``: the published gradient path, through the UNet, the VAE decoder and the encoder;
 - ``guided-x0``: the cheaper path, the noise prediction held fixed (no backward through the UNet);
-- ``guided-unet/every-2``: the published path on every other step (the mean cost per step).
+- ``guided-unet/every-2``: the published path on every other step (the mean cost per step);
+- ``guided-x0/two-encoders`` (shipped model only): the cheaper path guided by two encoders together
+  (an :class:`~brainlens.encoding.encoder.EncoderEnsemble` of ridge encoders on the convnet and the embedder).
 
 Prints ``guidance_overhead: ratio=<guided-unet / unguided> (...)`` with the other ratios in the details.
 
@@ -24,7 +26,7 @@ import time
 
 import torch
 
-from brainlens.encoding.encoder import RidgeEncoder
+from brainlens.encoding.encoder import EncoderEnsemble, RidgeEncoder
 from brainlens.generation.guidance import BrainGuidance, RegionMean
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
 
@@ -78,7 +80,7 @@ def build(args):
     if args.quick:
         from brainlens.backbones.convnet import ConvNetBackbone, ConvNetConfig
 
-        return tiny_pipeline(), ridge_encoder(ConvNetBackbone(ConvNetConfig(vocabulary=("x",))), 200), "tiny random"
+        return tiny_pipeline(), ridge_encoder(ConvNetBackbone(ConvNetConfig(vocabulary=("x",))), 200), None, "tiny random"
     if args.sd:
         import transformers
 
@@ -86,12 +88,14 @@ def build(args):
 
         vision = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(image_size=224, patch_size=16))
         backbone = HFVisionBackbone(vision, "clip-vit-b16 (random)", 224, _CLIP_MEAN, _CLIP_STD)
-        return sd21_base_pipeline(), ridge_encoder(backbone, 15724, grid=2), "SD 2.1 base architecture, random weights"
+        return sd21_base_pipeline(), ridge_encoder(backbone, 15724, grid=2), None, "SD 2.1 base architecture, random weights"
     from brainlens.backbones import load_backbone
 
     pipe = BrainGuidedPipeline.from_model("diffusion")
     pipe.use_autoguidance(args.autoguidance)
-    return pipe, ridge_encoder(load_backbone("insilico-convnet"), 1619), "shipped diffusion + insilico-convnet ridge"
+    convnet = ridge_encoder(load_backbone("insilico-convnet"), 1619)
+    pair = EncoderEnsemble([convnet, ridge_encoder(load_backbone("embedder"), 1619)], torch.rand(32, 3, 64, 64))
+    return pipe, convnet, pair, "shipped diffusion + insilico-convnet ridge"
 
 
 def main() -> None:
@@ -108,7 +112,7 @@ def main() -> None:
                         "2.5 adds the guide UNet to each step)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    pipe, encoder, what = build(args)
+    pipe, encoder, pair, what = build(args)
     pipe = pipe.to(args.device)
     if args.fp16:
         pipe = pipe.to(torch_dtype=torch.float16)
@@ -120,6 +124,9 @@ def main() -> None:
         "guided-x0": dict(guidance=guidance, gradient_path="x0"),
         "guided-unet/every-2": dict(guidance=guidance, gradient_path="unet", guidance_every=2),
     }
+    if pair is not None:
+        pair_guidance = BrainGuidance(pair.to(args.device), guidance.objective, scale=100.0)
+        variants["guided-x0/two-encoders"] = dict(guidance=pair_guidance, gradient_path="x0")
 
     def run(options) -> float:
         if args.device.startswith("cuda"):
