@@ -27,7 +27,9 @@ from brainlens.encoding import scores
 from brainlens.encoding.ridge import DEFAULT_ALPHAS, VoxelRidge
 from brainlens.store import SPLITS, Store, StoreError, load_split, open_store
 
-__all__ = ["RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json"]
+__all__ = [
+    "RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json",
+]
 
 ENCODER_MODELS = ("ridge", "factortopy")
 
@@ -144,15 +146,15 @@ class EncoderEnsemble(nn.Module):
     An encoder is right about natural images and wrong, in its own way, about images far from them;
     guidance that follows one encoder follows its mistakes too. Encoders on different backbones make
     different mistakes, so guiding by their mean follows mostly the directions they agree on. Each
-    encoder's predictions are divided, per voxel, by their standard deviation over ``reference_images``
-    (natural images, e.g. a store's), so that none outweighs another by the scale of its predictions;
-    the ensemble predicts in those units.
+    encoder's predictions are divided, per voxel, by their standard deviation over ``reference``
+    (natural images (N, 3, H, W) in [0, 1], e.g. a store's: :func:`reference_images`), so that none
+    outweighs another by the scale of its predictions; the ensemble predicts in those units.
 
     >>> ensemble = EncoderEnsemble([load_encoder("enc_convnet"), load_encoder("enc_embedder")], reference)
     >>> ensemble(images)                     # (batch, 3, H, W) in [0, 1] → (batch, n_voxels)
     """
 
-    def __init__(self, encoders: Sequence[nn.Module], reference_images: torch.Tensor, batch_size: int = 64):
+    def __init__(self, encoders: Sequence[nn.Module], reference: torch.Tensor, batch_size: int = 64):
         super().__init__()
         encoders = list(encoders)
         if len(encoders) < 2:
@@ -164,13 +166,13 @@ class EncoderEnsemble(nn.Module):
                     f"encoder {k} predicts other voxels than encoder 1 ({encoder.voxel_index.numel()} against "
                     f"{index.numel()}, or in another order): fit every encoder of an ensemble on the same voxels"
                 )
-        if reference_images.ndim != 4 or len(reference_images) < 2:
-            raise ValueError(f"reference_images must be (N ≥ 2, 3, H, W); got {tuple(reference_images.shape)}")
+        if reference.ndim != 4 or len(reference) < 2:
+            raise ValueError(f"reference images must be (N ≥ 2, 3, H, W); got {tuple(reference.shape)}")
         self.encoders = nn.ModuleList(encoder.eval().requires_grad_(False) for encoder in encoders)
         self.register_buffer("voxel_index", index.clone())
         with torch.no_grad():
             spreads = [
-                torch.cat([encoder(reference_images[i : i + batch_size]) for i in range(0, len(reference_images), batch_size)]).std(0)
+                torch.cat([encoder(reference[i : i + batch_size]) for i in range(0, len(reference), batch_size)]).std(0)
                 for encoder in self.encoders
             ]  # each (n_voxels,)
         self.register_buffer("spread", torch.stack(spreads).clamp_min(1e-6))  # (n_encoders, n_voxels)
