@@ -34,25 +34,24 @@ class EmbedderBackbone(Backbone):
         super().__init__()
         self.embedder = embedder.eval().requires_grad_(False)
         self.name = name
-        with torch.no_grad():  # one probe pass names the tower's layers (the stem's state, first, is skipped)
-            probe = embedder.image_hidden_states(torch.zeros(1, 3, embedder.image_size, embedder.image_size))[1:]
-        self._vit = probe[0].ndim == 3
+        vision = embedder.model.config.vision_config
+        self._vit = vision.model_type != "resnet"
+        # a ResNet tower's hidden states are its stem's and one per stage; a ViT's, its embeddings' and one per block
+        depth = len(vision.hidden_sizes) if not self._vit else int(vision.num_hidden_layers)
         prefix = "block" if self._vit else "stage"
-        self.layers = tuple(f"{prefix}{i + 1}" for i in range(len(probe))) + ("embedding",)
+        self.layers = tuple(f"{prefix}{i + 1}" for i in range(depth)) + ("embedding",)
 
     def tokens(self, images: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, LayerTokens]:
         self.check_images(images)
         wanted = self.check_layers(layers)
-        out: dict[str, LayerTokens] = {}
         tower = [layer for layer in wanted if layer != "embedding"]
         if tower:
-            hidden = self.embedder.image_hidden_states(images)  # stem, then one per stage or block
-            for layer in tower:
-                states = hidden[self.layers.index(layer) + 1].float()
-                out[layer] = self._layer_tokens(states)
+            hidden, embedding = self.embedder.image_features(images)  # one pass: the stem's state, then one per layer
+            out = {layer: self._layer_tokens(hidden[self.layers.index(layer) + 1].float()) for layer in tower}
+        else:
+            embedding, out = self.embedder.embed_images(images, normalize=False), {}
         if "embedding" in wanted:
-            embedding = self.embedder.embed_images(images, normalize=False)  # (B, dim)
-            out["embedding"] = LayerTokens(local=embedding[:, :, None, None], global_=embedding)
+            out["embedding"] = LayerTokens(local=embedding[:, :, None, None], global_=embedding)  # embedding (B, dim)
         return {layer: out[layer] for layer in wanted}
 
     def _layer_tokens(self, states: torch.Tensor) -> LayerTokens:

@@ -278,9 +278,7 @@ class Embedder(nn.Module):
 
         Differentiable: gradients flow back to ``images``.
         """
-        pooled = self.model.vision_model(pixel_values=self.preprocess(images)).pooler_output  # (B, vision width)
-        pooled = pooled.flatten(1)  # a ResNet pools to (B, width, 1, 1)
-        embeddings = self.model.visual_projection(pooled).float()  # (B, dim)
+        embeddings = self._project(self.model.vision_model(pixel_values=self.preprocess(images)).pooler_output)
         return F.normalize(embeddings, dim=-1) if normalize else embeddings
 
     def image_hidden_states(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -289,8 +287,17 @@ class Embedder(nn.Module):
         A ViT gives one per block, each (B, 1 + n_patches, width) with the class token first; a ResNet one
         per stage, each a map (B, channels, h, w).
         """
+        return self.image_features(images)[0]
+
+    def image_features(self, images: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """The hidden states of :meth:`image_hidden_states` and the embedding (B, dim) before normalisation,
+        from one pass through the image tower. Differentiable."""
         out = self.model.vision_model(pixel_values=self.preprocess(images), output_hidden_states=True)
-        return tuple(out.hidden_states)
+        return tuple(out.hidden_states), self._project(out.pooler_output)
+
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The tower's pooled output (B, vision width), or (B, width, 1, 1) from a ResNet → embeddings (B, dim)."""
+        return self.model.visual_projection(pooled.flatten(1)).float()
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """texts → ``input_ids`` and ``attention_mask`` (B, L) on the model's device, padded to the longest."""
