@@ -94,7 +94,8 @@ def build(args):
     pipe = BrainGuidedPipeline.from_model("diffusion")
     pipe.use_autoguidance(args.autoguidance)
     convnet = ridge_encoder(load_backbone("insilico-convnet"), 1619)
-    pair = EncoderEnsemble([convnet, ridge_encoder(load_backbone("embedder"), 1619)], torch.rand(32, 3, 64, 64))
+    reference = torch.randint(0, 256, (32, 64, 64, 3), dtype=torch.uint8).numpy()
+    pair = EncoderEnsemble([convnet, ridge_encoder(load_backbone("embedder"), 1619)], reference)
     return pipe, convnet, pair, "shipped diffusion + insilico-convnet ridge"
 
 

@@ -147,14 +147,14 @@ class EncoderEnsemble(nn.Module):
     guidance that follows one encoder follows its mistakes too. Encoders on different backbones make
     different mistakes, so guiding by their mean follows mostly the directions they agree on. Each
     encoder's predictions are divided, per voxel, by their standard deviation over ``reference``
-    (natural images (N, 3, H, W) in [0, 1], e.g. a store's: :func:`reference_images`), so that none
+    (natural images (N, H, W, 3) uint8, e.g. a store's: :func:`reference_images`), so that none
     outweighs another by the scale of its predictions; the ensemble predicts in those units.
 
     >>> ensemble = EncoderEnsemble([load_encoder("enc_convnet"), load_encoder("enc_embedder")], reference)
     >>> ensemble(images)                     # (batch, 3, H, W) in [0, 1] → (batch, n_voxels)
     """
 
-    def __init__(self, encoders: Sequence[nn.Module], reference: torch.Tensor, batch_size: int = 64):
+    def __init__(self, encoders: Sequence[nn.Module], reference: np.ndarray, batch_size: int = 64):
         super().__init__()
         encoders = list(encoders)
         if len(encoders) < 2:
@@ -166,16 +166,14 @@ class EncoderEnsemble(nn.Module):
                     f"encoder {k} predicts other voxels than encoder 1 ({encoder.voxel_index.numel()} against "
                     f"{index.numel()}, or in another order): fit every encoder of an ensemble on the same voxels"
                 )
-        if reference.ndim != 4 or len(reference) < 2:
-            raise ValueError(f"reference images must be (N ≥ 2, 3, H, W); got {tuple(reference.shape)}")
+        if reference.ndim != 4 or reference.shape[-1] != 3 or len(reference) < 2:
+            raise ValueError(f"reference images must be (N ≥ 2, H, W, 3) uint8; got {tuple(reference.shape)}")
         self.encoders = nn.ModuleList(encoder.eval().requires_grad_(False) for encoder in encoders)
         self.register_buffer("voxel_index", index.clone())
-        with torch.no_grad():
-            spreads = [
-                torch.cat([encoder(reference[i : i + batch_size]) for i in range(0, len(reference), batch_size)]).std(0)
-                for encoder in self.encoders
-            ]  # each (n_voxels,)
-        self.register_buffer("spread", torch.stack(spreads).clamp_min(1e-6))  # (n_encoders, n_voxels)
+        device = str(index.device)
+        spreads = [torch.from_numpy(predict_images(encoder, reference, device=device, batch_size=batch_size)).std(0)
+                   for encoder in self.encoders]  # each (n_voxels,)
+        self.register_buffer("spread", torch.stack(spreads).clamp_min(1e-6).to(device))  # (n_encoders, n_voxels)
 
     @property
     def n_voxels(self) -> int:
@@ -186,15 +184,13 @@ class EncoderEnsemble(nn.Module):
         return (predictions / self.spread[:, None]).mean(0)
 
 
-def reference_images(store: Store | str | Path, n: int = 512) -> torch.Tensor:
-    """Up to ``n`` of a store's test images (its first images if it has no test split): (n, 3, H, W) in [0, 1]."""
+def reference_images(store: Store | str | Path, n: int = 512) -> np.ndarray:
+    """Up to ``n`` of a store's test images (its first images if it has no test split): (n, H, W, 3) uint8."""
     if not isinstance(store, Store):
         with open_store(store) as opened:
             return reference_images(opened, n)
     rows = np.flatnonzero(store.split == SPLITS["test"])
-    rows = (rows if rows.size else np.arange(store.n_images))[:n]
-    pixels = store.images_at(rows)  # (n, H, W, 3) uint8
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    return store.images_at((rows if rows.size else np.arange(store.n_images))[:n])
 
 
 def _open(store: Store | str | Path) -> Store:

@@ -119,7 +119,7 @@ def synthesize(
         raise ValueError("no encoder folder was provided")
     encoders = [load_encoder(folder, device=config.device) for folder in encoder_dirs]
     store_path = str(store or encoders[0].info.get("store") or json.loads((encoder_dirs[0] / "config.json").read_text())["store"])
-    encoder = encoders[0] if len(encoders) == 1 else EncoderEnsemble(encoders, reference_images(store_path).to(config.device))
+    encoder = encoders[0] if len(encoders) == 1 else EncoderEnsemble(encoders, reference_images(store_path))
     objective = _objective(encoder, store_path, config)
     guidance = BrainGuidance(encoder, objective, scale=config.guidance_scale)
     pipe = BrainGuidedPipeline.from_model(config.model, dtype=torch.float16 if config.fp16 else None, device=config.device,
