@@ -32,7 +32,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from brainlens.backbones.convnet import ConvNetBackbone, ConvNetConfig
+from brainlens.backbones.convnet import ConvNetBackbone
+from brainlens.models.convnet import ConvNet, ConvNetConfig
 from brainlens.encoding.factortopy import FactorTopyConfig, _FactorTopyHead
 
 
@@ -115,7 +116,7 @@ def main() -> None:
 
     step_ours = stepper(ours, lambda head: head(local, global_)[0])
     step_reference = stepper(reference, lambda head: reference_forward(head, local, global_))
-    backbone = ConvNetBackbone(ConvNetConfig(vocabulary=("x",))).eval()
+    backbone = ConvNetBackbone(ConvNet(ConvNetConfig(vocabulary=("x",)))).eval()
     images = torch.rand(batch, 3, 64, 64, generator=generator)
 
     def step_backbone():

@@ -78,9 +78,10 @@ def ridge_encoder(backbone, n_voxels: int, grid: int = 4) -> RidgeEncoder:
 
 def build(args):
     if args.quick:
-        from brainlens.backbones.convnet import ConvNetBackbone, ConvNetConfig
+        from brainlens.backbones.convnet import ConvNetBackbone
+        from brainlens.models.convnet import ConvNet, ConvNetConfig
 
-        return tiny_pipeline(), ridge_encoder(ConvNetBackbone(ConvNetConfig(vocabulary=("x",))), 200), None, "tiny random"
+        return tiny_pipeline(), ridge_encoder(ConvNetBackbone(ConvNet(ConvNetConfig(vocabulary=("x",)))), 200), None, "tiny random"
     if args.sd:
         import transformers
 

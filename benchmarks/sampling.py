@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from brainlens.generation import load_pipeline
+from brainlens.models import load_pipeline
 
 
 class Peak:

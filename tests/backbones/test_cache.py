@@ -63,7 +63,7 @@ def test_cache_keys_on_images_weights_and_grid(tmp_path):
 def test_non_finite_features_are_refused(tmp_path):
     net = tiny_convnet()
     with torch.no_grad():
-        net.stages[2][0].conv1.weight[0, 0, 0, 0] = float("nan")
+        net.net.stages[2][0].conv1.weight[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="non-finite features at layer 'stage3' for image 0"):
         FeatureCache(tmp_path).get(net, images(3), grid=1)
 

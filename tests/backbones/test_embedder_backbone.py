@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from brainlens.backbones import SHIPPED_BACKBONES, EmbedderBackbone, load_backbone
-from tests.generation.shipped import require_shipped
+from tests.models.shipped import require_shipped
 
 pytest.importorskip("transformers")
 
@@ -31,7 +31,7 @@ def test_the_shipped_embedder_is_a_backbone_by_name():
 
 
 def test_a_vit_tower_gives_patch_grids_and_the_class_token():
-    from brainlens.generation.embedder import Embedder, EmbedderSpec, build_tokenizer
+    from brainlens.models.embedder import Embedder, EmbedderSpec, build_tokenizer
 
     torch.manual_seed(0)
     spec = EmbedderSpec(vision_tower="vit", image_size=32, vit_patch=8, vit_width=16, vit_layers=2, heads=2,

@@ -44,7 +44,7 @@ def test_fit_writes_encoder_and_metrics(fitted, small_store):
 def test_saved_encoder_predicts_the_same_and_passes_gradients(fitted, small_store):
     out, encoder, _ = fitted
     backbone_dir = out.parent / "backbone"
-    encoder.backbone.save(backbone_dir)
+    encoder.backbone.net.save(backbone_dir)
     config = json.loads((out / "config.json").read_text())
     (out / "config.json").write_text(json.dumps({**config, "backbone": str(backbone_dir)}))
     loaded = load_encoder(out)

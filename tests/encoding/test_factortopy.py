@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from brainlens import store
 from brainlens.backbones import Backbone, LayerTokens
 from brainlens.backbones.cache import FeatureCache
-from brainlens.backbones.convnet import SHIPPED_DIR, load_convnet
+from brainlens.backbones.convnet import load_convnet_backbone
+from brainlens.models.convnet import SHIPPED_DIR
 from brainlens.encoding.factortopy import (
     FactorTopyConfig,
     FactorTopyEncoder,
@@ -18,7 +19,7 @@ from brainlens.encoding.factortopy import (
     fit_factortopy,
 )
 from brainlens.store import StoreError
-from brainlens.viz.cortex import load_fsaverage5
+from brainlens.surface import load_fsaverage5
 from tests.backbones.test_backbones import tiny_convnet
 
 SMALL = FactorTopyConfig(bottleneck=4, hidden=16, frequencies=4, grid=4)
@@ -121,7 +122,7 @@ def world(tmp_path_factory):
 def saved_convnet(tmp_path_factory):
     """A tiny random convnet saved to a folder, so that encoders can reload it by name."""
     folder = tmp_path_factory.mktemp("convnet") / "tiny"
-    tiny_convnet().save(folder)
+    tiny_convnet().net.save(folder)
     return str(folder)
 
 
@@ -441,7 +442,7 @@ def insilico_selections(tmp_path, n_images, epochs, regions=None):
         voxels = np.flatnonzero(np.isin(names, regions)) if regions else None
         truth = np.column_stack([s.file["truth/prf_x"][()], s.file["truth/prf_y"][()]])
         ceiling = s.file["truth/noise_ceiling"][()]
-    encoder = fit_factortopy(path, load_convnet(), tmp_path / "ft", voxels=voxels, epochs=epochs)
+    encoder = fit_factortopy(path, load_convnet_backbone(), tmp_path / "ft", voxels=voxels, epochs=epochs)
     index = encoder.voxel_index.numpy()
     names, truth, ceiling = names[index], truth[index], ceiling[index]
     half = STIMULUS_DEGREES / 2
@@ -489,5 +490,5 @@ def test_insilico_selectors_and_accuracy_at_a_larger_size(tmp_path):
     assert found["val_r2"] > 0.15, found
     # as accurate on the held-out test images as voxelwise ridge on the same backbone
     ours = evaluate_encoder(encoder, path)["median_r2"]
-    _, ridge = fit_ridge_encoder(path, load_convnet(), out=tmp_path / "ridge", cache_dir=tmp_path / "ft" / "feature_cache")
+    _, ridge = fit_ridge_encoder(path, load_convnet_backbone(), out=tmp_path / "ridge", cache_dir=tmp_path / "ft" / "feature_cache")
     assert ours > ridge["median_r2"] - 0.01, (ours, ridge["median_r2"])

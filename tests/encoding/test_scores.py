@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from brainlens import reliability
 from brainlens.encoding import scores
 
 
@@ -28,7 +29,7 @@ def test_score_inputs_are_checked():
 
 
 def test_noise_ceiling_normalisation_and_region_summary():
-    ceiling = scores.noise_ceiling(np.array([1.0, 0.5, 0.0]), n_repeats=3)
+    ceiling = reliability.noise_ceiling(np.array([1.0, 0.5, 0.0]), n_repeats=3)
     np.testing.assert_allclose(ceiling[:2], [75.0, 100 * 0.25 / (0.25 + 1 / 3)])
     ratio = scores.normalised_by_ceiling(np.array([0.6, 0.1, 0.2]), ceiling)
     np.testing.assert_allclose(ratio[:2], [0.8, 0.1 / (ceiling[1] / 100)])
@@ -45,15 +46,3 @@ def test_algonauts_score_is_the_median_normalised_r_squared_in_percent():
     assert scores.algonauts_score(r, ceiling) == pytest.approx(40.0)
     with pytest.raises(ValueError, match="no vertex has a positive noise ceiling"):
         scores.algonauts_score(r, np.zeros(4))
-
-
-def test_ncsnr_from_repeats_matches_a_plain_loop_with_uneven_repeats():
-    rng = np.random.default_rng(3)
-    trial_image = np.array([0, 1, 1, 2, 2, 2, 3, 3, 0, 4])  # image 4 once; others 2–3 times
-    signal = rng.normal(size=(5, 3))
-    betas = signal[trial_image] + rng.normal(scale=0.5, size=(10, 3))
-    noise = np.mean([betas[trial_image == i].var(0, ddof=1) for i in range(4)], axis=0)
-    expected = np.sqrt(np.clip(betas.var(0, ddof=1) - noise, 0, None) / noise)
-    np.testing.assert_allclose(scores.ncsnr_from_repeats(betas, trial_image), expected, rtol=1e-5)
-    with pytest.raises(ValueError, match="at least twice"):
-        scores.ncsnr_from_repeats(betas[:3], np.arange(3))

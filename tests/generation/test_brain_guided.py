@@ -107,8 +107,8 @@ def test_shipped_model_guided_by_the_truth_drives_the_face_region():
     5 of 8, against 1 of 8 unguided)."""
     from brainlens.evaluation.insilico import TruthEncoder, region_response, subject
     from brainlens.evaluation.semantic import category_accuracy
-    from brainlens.generation.zoo import load_embedder
-    from tests.generation.shipped import require_shipped
+    from brainlens.models.embedder import load_embedder
+    from tests.models.shipped import require_shipped
 
     require_shipped("diffusion")
     truth = subject(1)

@@ -19,8 +19,8 @@ pytest.importorskip("diffusers")
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from tests.generation.test_diffusion import _tiny_pipeline
-    from tests.generation.test_embedder import _tiny_training
+    from tests.models.test_diffusion import _tiny_pipeline
+    from tests.models.test_embedder import _tiny_training
 
     root = tmp_path_factory.mktemp("synthesis")
     _tiny_pipeline().save_pretrained(root / "diffusion")
@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
     subject = InSilicoSubject(1)
     subject.write_store(subject.simulate(120, n_test=20, n_val=10, trials_per_session=360), root / "sub1.h5")
     backbone = tiny_convnet()
-    backbone.save(root / "backbone")
+    backbone.net.save(root / "backbone")
     fit_ridge_encoder(root / "sub1.h5", backbone, out=root / "encoder", grid=1, cv=3)
     config = json.loads((root / "encoder" / "config.json").read_text())
     (root / "encoder" / "config.json").write_text(json.dumps({**config, "backbone": str(root / "backbone")}))
@@ -96,15 +96,6 @@ def test_encoders_on_two_backbones_guide_together(setup, capsys):
     assert main(args + ["--out", str(setup / "cli_ensemble")]) == 0
     saved = json.loads((setup / "cli_ensemble" / "metrics.json").read_text())
     assert len(saved["encoders"]) == 2
-
-
-def test_category_prompts():
-    from brainlens.evaluation.semantic import category_prompts
-
-    assert category_prompts(["face"], "names") == {"face": ["a photo of a face"]}
-    assert len(category_prompts(["face", "food"], "captions")["food"]) > 1
-    with pytest.raises(ValueError, match="prompt style must be one of"):
-        category_prompts(["face"], "emoji")
 
 
 def test_synthesis_on_a_converted_store(setup, tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainlens.encoding.scores import noise_ceiling
+from brainlens.reliability import noise_ceiling
 from brainlens.insilico import stimuli
 from brainlens.insilico.brain import SHARED_TEST_SEED, InSilicoSubject
 from brainlens.insilico.stimuli import to_tensor

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brainlens.viz import FSAVERAGE5_N_VERTICES, load_fsaverage5, plot_flatmap, save_figure
+from brainlens.surface import FSAVERAGE5_N_VERTICES, load_fsaverage5
+from brainlens.viz import plot_flatmap, save_figure
 from brainlens.viz.cortex import _vertex_means, _vertex_modes
 
 N_TOTAL = 2 * FSAVERAGE5_N_VERTICES

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from brainlens.backbones.base import Backbone, LayerTokens
 from brainlens.backbones.cache import FeatureCache, extract_features
-from brainlens.backbones.convnet import SHIPPED_DIR, ConvNetBackbone, load_convnet
+from brainlens.backbones.convnet import ConvNetBackbone, load_convnet_backbone
 from brainlens.backbones.embedder import EmbedderBackbone, load_embedder_backbone
 
 __all__ = [
@@ -22,13 +22,13 @@ __all__ = [
 ]
 
 # shipped backbones by name, each with its loader
-SHIPPED_BACKBONES = {"insilico-convnet": lambda: load_convnet(SHIPPED_DIR), "embedder": load_embedder_backbone}
+SHIPPED_BACKBONES = {"insilico-convnet": load_convnet_backbone, "embedder": load_embedder_backbone}
 
 
 def load_backbone(name: str, **kwargs) -> Backbone:
     """A backbone by name: a shipped one (``SHIPPED_BACKBONES``), a folder, or a Hugging Face hub id.
 
-    A folder saved by :meth:`ConvNetBackbone.save` loads as a convnet, one saved by ``brainlens zoo train
+    A folder saved by :meth:`~brainlens.models.convnet.ConvNet.save` loads as a convnet, one saved by ``brainlens zoo train
     embedder`` (an image–text dual encoder) as an :class:`EmbedderBackbone`; any other name goes to
     ``transformers`` (vision models: CLIP, SigLIP, DINOv2, ViT). ``kwargs`` go to its ``from_pretrained``.
     """
@@ -40,7 +40,7 @@ def load_backbone(name: str, **kwargs) -> Backbone:
     if config.is_file():
         settings = json.loads(config.read_text())
         if "vocabulary" in settings:
-            return load_convnet(name)
+            return load_convnet_backbone(name)
         if settings.get("model_type") == "vision-text-dual-encoder":
             return load_embedder_backbone(name)
     from brainlens.backbones.hf import HFVisionBackbone

@@ -1,7 +1,7 @@
 """An image–text embedder's image tower as a backbone: CLIP's role in BrainDiVE's encoders.
 
 BrainDiVE fits its brain encoders on CLIP image features. For the in-silico subject the shipped
-embedder (:mod:`brainlens.generation.embedder`, a small CLIP trained on in-silico images and their
+embedder (:mod:`brainlens.models.embedder`, a small CLIP trained on in-silico images and their
 captions) plays CLIP, and this backbone reads it: each stage of its image tower is a layer of local
 tokens, and the image embedding itself is one more layer, ``"embedding"``. So
 
@@ -22,7 +22,7 @@ __all__ = ["EmbedderBackbone", "load_embedder_backbone"]
 
 
 class EmbedderBackbone(Backbone):
-    """An :class:`~brainlens.generation.embedder.Embedder`'s image tower behind the backbone interface.
+    """An :class:`~brainlens.models.embedder.Embedder`'s image tower behind the backbone interface.
 
     Layers: ``stage1`` … ``stageN`` for a ResNet tower (its stage maps, ``(B, C, h, w)``) or
     ``block1`` … ``blockN`` for a ViT tower (its patch tokens on their grid, the class token as the
@@ -65,6 +65,6 @@ class EmbedderBackbone(Backbone):
 
 def load_embedder_backbone(name_or_path: str = "embedder") -> EmbedderBackbone:
     """The backbone on an embedder by zoo name or folder (default the shipped ``"embedder"``), in float32."""
-    from brainlens.generation.zoo import load_embedder
+    from brainlens.models.embedder import load_embedder
 
     return EmbedderBackbone(load_embedder(name_or_path, dtype=torch.float32), name=str(name_or_path))

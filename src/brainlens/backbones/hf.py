@@ -43,7 +43,7 @@ class HFVisionBackbone(Backbone):
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs) -> HFVisionBackbone:
         """Load a vision model by hub id or folder; ``kwargs`` go to ``from_pretrained`` (e.g. ``torch_dtype``)."""
-        from brainlens.generation.zoo import load_model
+        from brainlens.models.zoo import load_model
 
         model = load_model(name_or_path, kind="vision", **kwargs)
         config = model.config

@@ -26,6 +26,7 @@ from brainlens.backbones.cache import FeatureCache, pool_local
 from brainlens.encoding import scores
 from brainlens.encoding.ridge import DEFAULT_ALPHAS, VoxelRidge
 from brainlens.store import SPLITS, Store, StoreError, load_split, open_store
+from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
 
 __all__ = [
     "RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json",
@@ -320,10 +321,10 @@ def evaluate_encoder(
     r = scores.pearson_r(data.betas, predicted)
     n_repeats = int(np.median(data.n_repeats))
     if store.ncsnr is not None:
-        ceiling = scores.noise_ceiling(store.ncsnr[voxel_index], n_repeats)
+        ceiling = noise_ceiling(store.ncsnr[voxel_index], n_repeats)
     else:
         trials = load_split(store, split, voxels=voxel_index, average=False)
-        ceiling = scores.noise_ceiling(scores.ncsnr_from_repeats(trials.betas, trials.image_index), n_repeats)
+        ceiling = noise_ceiling(ncsnr_from_repeats(trials.betas, trials.image_index), n_repeats)
     over_nc = scores.normalised_by_ceiling(r2, ceiling)
     per_voxel = {"r2": r2, "r": r, "r2_over_nc": over_nc}
     position = {int(v): k for k, v in enumerate(voxel_index)}

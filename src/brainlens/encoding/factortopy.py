@@ -183,7 +183,7 @@ def cortical_coordinates(store: Store, voxel_index: np.ndarray, mode: str = "aut
             return "embedding", np.zeros((n, 4), np.float32), note
         if mode == "volume":
             raise ValueError(f"coordinates='volume' but {store.path} locates its voxels on a surface ({store.space}).")
-        from brainlens.viz.cortex import load_fsaverage5
+        from brainlens.surface import load_fsaverage5
 
         vertex = vertex[voxel_index]
         sphere = load_fsaverage5().concatenated("sphere")[vertex]  # (V, 3) mm

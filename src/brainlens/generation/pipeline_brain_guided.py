@@ -14,7 +14,7 @@ Two gradient paths: ``"unet"`` differentiates through the UNet as the published 
 ``"x0"`` treats the noise prediction as fixed, so the gradient only passes through the VAE decoder
 and the encoder (cheaper; see benchmarks/guidance_overhead.py). ``guidance_every`` guides one step
 in k. A model with a ``guide_unet`` (the shipped one) is autoguided as it samples without guidance
-(see :mod:`~brainlens.generation.pipeline_embedding`), and brain guidance steers that sampler.
+(see :mod:`~brainlens.models.pipeline_embedding`), and brain guidance steers that sampler.
 
 >>> pipe = BrainGuidedPipeline.from_model("diffusion")               # or "stabilityai/stable-diffusion-2-1-base"
 >>> out = pipe(BrainGuidance(encoder, RegionMean.from_store(encoder, store, "FFA-1"), scale=100), num_images=8, seed=0)
@@ -31,7 +31,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from brainlens.generation.guidance import BrainGuidance
-from brainlens.generation.pipeline_embedding import autoguided, check_autoguidance
+from brainlens.models.pipeline_embedding import autoguided, check_autoguidance
 
 __all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS", "default_autoguidance_scale"]
 
@@ -98,7 +98,7 @@ class BrainGuidedPipeline(DiffusionPipeline):
 
         `autoguidance_scale` None takes :func:`default_autoguidance_scale`, else the model's own.
         """
-        from brainlens.generation.zoo import load_pipeline
+        from brainlens.models.zoo import load_pipeline
 
         base = load_pipeline(name_or_path, dtype=dtype, device=device)
         parts = base.components

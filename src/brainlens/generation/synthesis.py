@@ -143,7 +143,7 @@ def synthesize(
     category = region_category(config.region)
     if category is not None:
         from brainlens.evaluation.semantic import category_accuracy
-        from brainlens.generation.zoo import load_embedder
+        from brainlens.models.embedder import load_embedder
 
         embedder = load_embedder(config.embedder, device=config.device)
         metrics.update(category_accuracy(embedder, images.to(config.device), category, style=config.category_prompts))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from brainlens.encoding.scores import ncsnr_from_repeats, noise_ceiling
+from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
 from brainlens.insilico import stimuli
 from brainlens.insilico.category_net import CategoryNet, load_category_net
 from brainlens.insilico.layout import (

@@ -109,7 +109,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _meshes() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(pial, sphere) coordinates per hemisphere, from the fsaverage5 meshes bundled with nilearn."""
-    from brainlens.viz.cortex import HEMISPHERES, load_fsaverage5
+    from brainlens.surface import HEMISPHERES, load_fsaverage5
 
     surface = load_fsaverage5()
     return tuple((surface.pial[hemi], surface.sphere[hemi]) for hemi in HEMISPHERES)

@@ -1,12 +1,9 @@
-"""The shipped latent diffusion model: a small VAE and an embedding-conditioned UNet.
+"""The shipped latent diffusion model: an embedding-conditioned UNet on the shipped VAE (:mod:`brainlens.models.vae`).
 
 Both are diffusers components trained on in-silico stimuli and saved in diffusers' folder format, so
 the code that loads ``stabilityai/stable-diffusion-2-1-base`` from the hub loads them too:
 
-- ``weights/vae/``: an ``AutoencoderKL`` from 64-pixel RGB images to 16 × 16 × 8 latents, with the
-  latents' mean and spread measured on training images and saved as ``shift_factor`` and
-  ``scaling_factor`` in its config (``brainlens zoo train vae``);
-- ``weights/diffusion/``: an :class:`~brainlens.generation.pipeline_embedding.EmbeddingDiffusionPipeline`
+- ``weights/diffusion/``: an :class:`~brainlens.models.pipeline_embedding.EmbeddingDiffusionPipeline`
   folder (``model_index.json``, ``vae/``, ``unet/``, ``guide_unet/``, ``scheduler/``). Its ``UNet2DConditionModel``
   reads the shipped embedder's image embedding through a class-embedding projection added to the
   timestep embedding, as Stable unCLIP does. It was trained with the embedding, dropped to zero
@@ -21,7 +18,7 @@ after every epoch in a hidden folder beside the output, and an interrupted run c
 
 Example
 -------
->>> from brainlens.generation import load_embedder, load_pipeline
+>>> from brainlens.models import load_embedder, load_pipeline
 >>> pipe, embedder = load_pipeline("diffusion"), load_embedder("embedder")
 >>> images = pipe(num_images=8, generator=torch.Generator().manual_seed(0), output_type="pt").images
 >>> again = pipe(embedder.embed_images(images), generator=torch.Generator().manual_seed(1)).images
@@ -45,60 +42,25 @@ import torch
 import torch.nn.functional as F
 
 from brainlens._io import fresh_staging, replace_folder, write_json
-from brainlens.generation._training import warmup_cosine
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
+from brainlens.models import zoo
+from brainlens.models._training import (
+    HELDOUT_SEED, TRAIN_SEED, Progress, as_uint8, check_positive, checkpoint_folder, load_checkpoint, loaded,
+    save_checkpoint, stage_ticker, training_images, warmup_cosine,
+)
+from brainlens.models.embedder import category_probabilities, load_embedder
 
 __all__ = [
-    "HELDOUT_SEED",
     "UNetSpec",
-    "VAESpec",
     "build_scheduler",
     "evaluate_diffusion",
-    "evaluate_vae",
     "sample_diffusion",
-    "sample_vae",
     "train_diffusion",
     "train_guide",
-    "train_vae",
     "two_way_identification",
 ]
 
-# Stimulus seeds: training images are those of the embedder (30_000 + seed); evaluation draws from a
-# seed that no shipped model trains on.
-_TRAIN_SEED = 30_000
-HELDOUT_SEED = 60_000
-
-Progress = Callable[[str, int], None]
-
-
-@dataclass(frozen=True)
-class VAESpec:
-    """Shape of the shipped VAE (a diffusers ``AutoencoderKL``)."""
-
-    image_size: int = 64  # side of the training images in pixels
-    block_out_channels: tuple[int, ...] = (16, 32, 64)  # each block after the first halves the side: 64 → 16
-    layers_per_block: int = 1  # resnets per encoder block (the decoder has one more)
-    latent_channels: int = 8  # channels of the latent image (4 lose small letters)
-    norm_num_groups: int = 8  # GroupNorm groups; divides every width
-
-    def build(self):
-        from diffusers import AutoencoderKL
-
-        n = len(self.block_out_channels)
-        return AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * n,
-            up_block_types=("UpDecoderBlock2D",) * n,
-            block_out_channels=tuple(self.block_out_channels),
-            layers_per_block=self.layers_per_block,
-            latent_channels=self.latent_channels,
-            norm_num_groups=self.norm_num_groups,
-            sample_size=self.image_size,
-            # no attention: the VAE stays fully convolutional, so it can train on crops
-            mid_block_add_attention=False,
-        )
 
 
 @dataclass(frozen=True)
@@ -171,331 +133,6 @@ def build_scheduler(prediction_type: str = "v_prediction"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared helpers
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; {name}={value!r} was provided.")
-
-
-def _as_uint8(images: torch.Tensor) -> np.ndarray:
-    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3)."""
-    return images.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _tick(progress: Progress | None, stage: str) -> Callable[[int], None] | None:
-    return None if progress is None else (lambda k: progress(stage, k))
-
-
-def _training_images(n: int, seed: int, size: int, images: np.ndarray | None, progress: Progress | None) -> np.ndarray:
-    """The training stimuli (n, size, size, 3) uint8: those given (drawn with the same seed) or drawn now."""
-    if images is None:
-        return stimuli.generate(n, seed=_TRAIN_SEED + seed, size=size, progress=_tick(progress, "stimuli")).images
-    if images.ndim != 4 or images.shape[0] < n or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
-        raise ValueError(f"'images' must be uint8 (>= {n}, {size}, {size}, 3); got {images.dtype} {images.shape}.")
-    return images[:n]
-
-
-def _checkpoint_dir(out_dir: Path) -> Path:
-    return out_dir.with_name(f".{out_dir.name}.checkpoint")
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: Path, settings: dict) -> dict | None:
-    """The last epoch's state, if a run with the same settings left one at `path`."""
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("settings") != settings:
-        raise ValueError(
-            f"{path} holds a checkpoint of a run with other settings ({state.get('settings')}); "
-            f"delete it to start again, or rerun with those settings to continue it."
-        )
-    return state
-
-
-def _load_vae(vae):
-    if not isinstance(vae, (str, os.PathLike)):
-        return vae
-    from brainlens.generation.zoo import load_vae
-
-    return load_vae(vae)
-
-
-def _load_embedder(embedder):
-    if not isinstance(embedder, (str, os.PathLike)):
-        return embedder
-    from brainlens.generation.zoo import load_embedder
-
-    return load_embedder(embedder)
-
-
-def _load_pipeline(pipeline):
-    if not isinstance(pipeline, (str, os.PathLike)):
-        return pipeline
-    from brainlens.generation.zoo import load_pipeline
-
-    return load_pipeline(pipeline)
-
-
-# ---------------------------------------------------------------------------------------------
-# VAE
-
-
-def _image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
-
-
-class _PerceptualDistance(torch.nn.Module):
-    """LPIPS-style distance through the frozen in-silico convnet (the shipped encoding backbone).
-
-    At each position of the first `n_stages` stages' maps, the channel vectors of the two images are
-    scaled to unit length and their squared difference summed over channels; the distance is the
-    mean over positions, summed over stages. Early stages see strokes and edges, which pixel losses
-    blur away: letters on signs are the case that needs it.
-    """
-
-    def __init__(self, n_stages: int = 2):
-        super().__init__()
-        from brainlens.backbones.convnet import load_convnet
-
-        self.net = load_convnet()
-        self.n_stages = n_stages
-
-    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """y, x (B, 3, H, W) in [-1, 1] → scalar distance, differentiable in y."""
-        total = y.new_zeros(())
-        pairs = zip(self.net.feature_maps((y + 1) / 2, self.n_stages), self.net.feature_maps((x + 1) / 2, self.n_stages))
-        for a, b in pairs:
-            a, b = F.normalize(a, dim=1, eps=1e-6), F.normalize(b, dim=1, eps=1e-6)
-            total = total + (a - b).pow(2).sum(1).mean()
-        return total
-
-
-def _vae_loss(vae, x: torch.Tensor, generator: torch.Generator, kl_weight: float, edge_weight: float,
-              perceptual: _PerceptualDistance | None = None, perceptual_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """x (B, 3, H, W) in [-1, 1] → loss: L1 on pixels and on their differences (edges stay sharp),
-    the KL divergence, and `perceptual_weight` × the `perceptual` distance when one is given."""
-    posterior = vae.encode(x).latent_dist
-    z = posterior.sample(generator=generator)  # (B, C, H/4, W/4)
-    y = vae.decode(z).sample
-    pixel = (y - x).abs().mean()
-    (ydx, ydy), (xdx, xdy) = _image_gradients(y), _image_gradients(x)
-    edge = (ydx - xdx).abs().mean() + (ydy - xdy).abs().mean()
-    kl = posterior.kl().mean() / z[0].numel()  # per latent element
-    loss = pixel + edge_weight * edge + kl_weight * kl
-    parts = {"pixel_l1": pixel.item(), "edge_l1": edge.item(), "kl": kl.item()}
-    if perceptual is not None:
-        distance = perceptual(y, x)
-        loss = loss + perceptual_weight * distance
-        parts["perceptual"] = distance.item()
-    return loss, parts
-
-
-def _random_crops(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """One random square crop of side `size` per image (B, 3, H, W) → (B, 3, size, size)."""
-    if size >= x.shape[-1]:
-        return x
-    # crop corners on the latent grid, so crops see the same alignment as whole images
-    cells = (x.shape[-1] - size) // 4 + 1
-    corners = torch.randint(0, cells, (x.shape[0], 2), generator=generator) * 4
-    return torch.stack([img[:, r : r + size, c : c + size] for img, (r, c) in zip(x, corners.tolist())])
-
-
-@torch.no_grad()
-def _latent_statistics(vae, images: np.ndarray, batch_size: int = 250) -> tuple[float, float]:
-    """Mean and standard deviation over all elements of the posterior means of `images`."""
-    total, total_sq, count = 0.0, 0.0, 0
-    for i in range(0, len(images), batch_size):
-        z = vae.encode(to_tensor(images[i : i + batch_size]) * 2 - 1).latent_dist.mode().double()
-        total += float(z.sum())
-        total_sq += float((z * z).sum())
-        count += z.numel()
-    mean = total / count
-    return mean, math.sqrt(max(total_sq / count - mean * mean, 1e-12))
-
-
-def train_vae(
-    out_dir: str | os.PathLike,
-    *,
-    seed: int = 0,
-    n_train: int = 40_000,
-    epochs: int = 5,
-    batch_size: int = 32,
-    crop: int = 32,
-    lr: float = 2e-3,
-    warmup: float = 0.02,
-    kl_weight: float = 1e-4,
-    edge_weight: float = 0.5,
-    perceptual_weight: float = 1.0,
-    spec: VAESpec = VAESpec(),
-    images: np.ndarray | None = None,
-    progress: Progress | None = None,
-) -> dict:
-    """Train the VAE on in-silico images and save it, with ``metrics.json``, to ``out_dir``.
-
-    Each step reconstructs random `crop` × `crop` pieces of `batch_size` training images (the VAE is
-    fully convolutional; crops cost a quarter of whole 64-pixel images per step and teach the same
-    local code). The loss is L1 on pixels plus `edge_weight` × L1 on horizontal and vertical pixel
-    differences plus `perceptual_weight` × an LPIPS-style distance on the shipped in-silico convnet's
-    first two stages plus `kl_weight` × the KL divergence per latent element. AdamW with linear warm-up
-    and cosine decay. Afterwards the latents' mean and standard deviation over 4000 training images
-    become the config's ``shift_factor`` and ``1 / scaling_factor``, and the reconstruction PSNR is
-    measured on held-out images (:func:`evaluate_vae`).
-
-    Parameters
-    ----------
-    out_dir : path
-        Folder to write (replaced as a whole when training ends); the checkpoint of each epoch goes to a
-        hidden folder beside it (``.NAME.checkpoint``), which a rerun with the same settings continues
-        from and which is removed at the end.
-    seed : int
-        Seeds the weights, the batches and the training stimuli (``stimuli.generate(n_train, 30_000 + seed)``).
-    images : uint8 array (>= n_train, 64, 64, 3), optional
-        Those training stimuli, when already drawn (saves a minute and a half).
-    progress : callable, optional
-        ``progress(stage, k)``: ``"stimuli"`` with images drawn, ``"vae steps"`` with 1 per step.
-
-    Returns
-    -------
-    dict
-        The metrics written to ``metrics.json``: ``psnr_db`` on held-out images and the training record.
-    """
-    _check_positive(n_train=n_train, epochs=epochs, batch_size=batch_size, crop=crop)
-    if not (math.isfinite(perceptual_weight) and perceptual_weight >= 0):
-        raise ValueError(f"perceptual_weight must be finite and ≥ 0; {perceptual_weight!r} was provided.")
-    if crop % 4 or crop > spec.image_size:
-        raise ValueError(f"crop must be a multiple of 4 and at most {spec.image_size}; crop={crop!r} was provided.")
-    out_dir = Path(out_dir)
-    started = time.perf_counter()
-    settings = {"seed": seed, "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "crop": crop, "lr": lr,
-                "warmup": warmup, "kl_weight": kl_weight, "edge_weight": edge_weight,
-                "perceptual_weight": perceptual_weight, "spec": asdict(spec)}
-    perceptual = _PerceptualDistance() if perceptual_weight else None
-    data = _training_images(n_train, seed, spec.image_size, images, progress)
-
-    torch.manual_seed(seed)
-    vae = spec.build()
-    optimiser = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    total = epochs * steps_per_epoch
-    schedule = warmup_cosine(optimiser, total, warmup)
-    generator = torch.Generator().manual_seed(seed)
-    checkpoint_dir = _checkpoint_dir(out_dir)
-    history: list[dict] = []
-    first_epoch, elapsed = 0, 0.0
-    state = _load_checkpoint(checkpoint_dir / "state.pt", settings)
-    if state is not None:
-        vae.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        history, first_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
-
-    tick = _tick(progress, "vae steps")
-    for epoch in range(first_epoch, epochs):
-        epoch_started = time.perf_counter()
-        vae.train()
-        order = torch.randperm(n_train, generator=generator).numpy()
-        sums: dict[str, float] = {}
-        for start in range(0, n_train, batch_size):
-            idx = np.sort(order[start : start + batch_size])
-            x = _random_crops(to_tensor(data[idx]) * 2 - 1, crop, generator)
-            loss, parts = _vae_loss(vae, x, generator, kl_weight, edge_weight, perceptual, perceptual_weight)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            for key, value in {"loss": loss.item(), **parts}.items():
-                sums[key] = sums.get(key, 0.0) + value * len(idx)
-            if tick is not None:
-                tick(1)
-        elapsed += time.perf_counter() - epoch_started
-        history.append({"epoch": epoch + 1, **{k: v / n_train for k, v in sums.items()}})
-        _save_checkpoint(checkpoint_dir / "state.pt", {
-            "settings": settings, "model": vae.state_dict(), "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict(), "generator": generator.get_state(), "history": history,
-            "epoch": epoch + 1, "seconds": elapsed,
-        })
-
-    vae.eval()
-    shift, std = _latent_statistics(vae, data[:4000])
-    vae.register_to_config(shift_factor=shift, scaling_factor=1.0 / std)
-    metrics = evaluate_vae(vae)
-    metrics.update({
-        "latent_mean": shift, "latent_std": std, "train_seconds": round(elapsed, 1),
-        "wall_seconds": round(time.perf_counter() - started, 1), "history": history,
-        "training": {**settings, "torch": torch.__version__, "threads": torch.get_num_threads()},
-        "parameters": sum(p.numel() for p in vae.parameters()),
-    })
-    staging = fresh_staging(out_dir)
-    vae.half().save_pretrained(staging)  # float16 storage; loaders cast back to float32
-    write_json(staging / "metrics.json", metrics)
-    replace_folder(staging, out_dir)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return metrics
-
-
-@torch.no_grad()
-def _reconstruct(vae, images: np.ndarray, batch_size: int = 250) -> torch.Tensor:
-    """uint8 (n, H, W, 3) → VAE reconstructions (n, 3, H, W) in [0, 1] through the posterior mean."""
-    vae = vae.float().eval()
-    parts = []
-    for i in range(0, len(images), batch_size):
-        x = to_tensor(images[i : i + batch_size]) * 2 - 1
-        parts.append((vae.decode(vae.encode(x).latent_dist.mode()).sample / 2 + 0.5).clamp(0, 1))
-    return torch.cat(parts)
-
-
-def evaluate_vae(vae="vae", *, n: int = 500, seed: int = HELDOUT_SEED) -> dict:
-    """Reconstruction quality on `n` held-out stimuli (drawn with `seed`, never used in training).
-
-    Returns ``psnr_db`` (mean over images of 10 log10(1 / MSE), pixels in [0, 1]) and
-    ``pixel_correlation`` (mean Pearson r between each image and its reconstruction).
-    `vae` is an ``AutoencoderKL`` or anything :func:`brainlens.generation.load_vae` takes.
-    """
-    _check_positive(n=n)
-    vae = _load_vae(vae)
-    heldout = stimuli.generate(n, seed=seed, size=int(vae.config.sample_size))
-    truth = to_tensor(heldout.images)
-    recon = _reconstruct(vae, heldout.images)
-    mse = (recon - truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    a = truth.flatten(1) - truth.flatten(1).mean(1, keepdim=True)
-    b = recon.flatten(1) - recon.flatten(1).mean(1, keepdim=True)
-    r = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
-    return {
-        "psnr_db": float((10 * torch.log10(1.0 / mse)).mean()),
-        "pixel_correlation": float(r.mean()),
-        "n_images": n,
-        "seed": seed,
-    }
-
-
-def sample_vae(out_dir: str | os.PathLike, vae="vae", *, n: int = 16, seed: int = 0) -> list[Path]:
-    """Draw `n` held-out stimuli (seed ``HELDOUT_SEED + seed``) above their VAE reconstructions into
-    ``out_dir/vae_samples.png``; returns the paths written."""
-    from brainlens.viz.images import image_grid, save_image
-
-    _check_positive(n=n)
-    vae = _load_vae(vae)
-    heldout = stimuli.generate(n, seed=HELDOUT_SEED + seed, size=int(vae.config.sample_size))
-    recon = _as_uint8(_reconstruct(vae, heldout.images))
-    rows = np.concatenate([heldout.images, recon])
-    grid = image_grid(rows, nrow=n, row_labels=["held-out", "VAE"], scale=2)
-    path = Path(out_dir) / "vae_samples.png"
-    save_image(grid, path)
-    return [path]
-
-
-# ---------------------------------------------------------------------------------------------
 # Diffusion
 
 
@@ -504,7 +141,7 @@ def _encode_latents(vae, data: np.ndarray, progress: Progress | None, batch_size
     """Training images → scaled VAE latents (n, C, h, w), float16, through the posterior mean."""
     vae = vae.float().eval()
     shift = getattr(vae.config, "shift_factor", None) or 0.0
-    tick = _tick(progress, "encoding")
+    tick = stage_ticker(progress, "encoding")
     parts = []
     for i in range(0, len(data), batch_size):
         z = vae.encode(to_tensor(data[i : i + batch_size]) * 2 - 1).latent_dist.mode()
@@ -517,7 +154,7 @@ def _encode_latents(vae, data: np.ndarray, progress: Progress | None, batch_size
 @torch.no_grad()
 def _embed(embedder, data: np.ndarray, progress: Progress | None, batch_size: int = 200) -> torch.Tensor:
     """Training images → the embedder's image embeddings (n, D), float32."""
-    tick = _tick(progress, "embedding")
+    tick = stage_ticker(progress, "embedding")
     parts = []
     for i in range(0, len(data), batch_size):
         parts.append(embedder.embed_images(to_tensor(data[i : i + batch_size])).float().cpu())
@@ -555,7 +192,7 @@ class _TrainingData:
 
     def __init__(self, checkpoint_dir: Path, n: int, seed: int, size: int, images: np.ndarray | None, progress: Progress | None):
         self.checkpoint_dir, self.progress = checkpoint_dir, progress
-        self._draw = lambda: _training_images(n, seed, size, images, progress)
+        self._draw = lambda: training_images(n, seed, size, images, progress)
         self._images: np.ndarray | None = None
 
     def images(self) -> np.ndarray:
@@ -588,7 +225,7 @@ class _UNetFit:
     prediction_type: str
 
     def check(self) -> None:
-        _check_positive(n_train=self.n_train, epochs=self.epochs, batch_size=self.batch_size)
+        check_positive(n_train=self.n_train, epochs=self.epochs, batch_size=self.batch_size)
         value = self.unconditional_epochs
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"unconditional_epochs must be an int >= 0; unconditional_epochs={value!r} was provided.")
@@ -629,7 +266,7 @@ def _fit_unet(
     ema = {name: value.detach().clone() for name, value in unet.state_dict().items()}
     history: list[dict] = []
     first_epoch, step, elapsed = 0, 0, 0.0
-    state = _load_checkpoint(checkpoint, settings)
+    state = load_checkpoint(checkpoint, settings)
     if state is not None:
         unet.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -639,7 +276,7 @@ def _fit_unet(
         history, first_epoch, step, elapsed = state["history"], state["epoch"], state["step"], state["seconds"]
 
     embeddings = None
-    tick = _tick(progress, "unet steps")
+    tick = stage_ticker(progress, "unet steps")
     n_timesteps = len(alphas_cumprod)
     for epoch in range(first_epoch, n_epochs):
         conditional = epoch >= fit.unconditional_epochs
@@ -678,7 +315,7 @@ def _fit_unet(
                 tick(1)
         elapsed += time.perf_counter() - epoch_started
         history.append({"epoch": epoch + 1, "conditional": conditional, "train_loss": running / fit.n_train})
-        _save_checkpoint(checkpoint, {
+        save_checkpoint(checkpoint, {
             "settings": settings, "model": unet.state_dict(), "optimiser": optimiser.state_dict(),
             "schedule": schedule.state_dict(), "generator": generator.get_state(), "ema": ema,
             "history": history, "epoch": epoch + 1, "step": step, "seconds": elapsed,
@@ -703,7 +340,7 @@ def _drop_source_paths(folder: Path) -> None:
 
 def _save_pipeline(pipe, out_dir: Path, metrics: dict) -> None:
     """Write `pipe` in float16 with ``metrics.json`` to `out_dir`, replacing it as a whole."""
-    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+    from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline
 
     staging = fresh_staging(out_dir)
     # float16 storage (loaders cast back to float32), on copies: the caller's models stay as they were
@@ -791,27 +428,27 @@ def train_diffusion(
     dict
         The metrics written to ``metrics.json``.
     """
-    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline, check_autoguidance
+    from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline, check_autoguidance
 
     fit = _UNetFit(n_train, unconditional_epochs, epochs, batch_size, lr, warmup, drop_prob, ema_decay,
                    min_snr_gamma, prediction_type)
     fit.check()
-    _check_positive(embedding_dim=embedding_dim, guide_epochs=guide_epochs)
+    check_positive(embedding_dim=embedding_dim, guide_epochs=guide_epochs)
     if guide_spec is not None:
         check_autoguidance(autoguidance_scale, guide_spec)
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    vae_model = _load_vae(vae).float().eval()
+    vae_model = loaded(vae, zoo.load_vae).float().eval()
     name_of = lambda model: str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__  # noqa: E731
     settings = {"seed": seed, **asdict(fit), "spec": asdict(spec), "embedding_dim": embedding_dim,
                 "vae": name_of(vae), "embedder": name_of(embedder)}
-    checkpoint_dir = _checkpoint_dir(out_dir)
+    checkpoint_dir = checkpoint_folder(out_dir)
     data = _TrainingData(checkpoint_dir, n_train, seed, int(vae_model.config.sample_size), images, progress)
     latents = data.latents(vae_model)
 
     @functools.cache
     def embedder_model():  # loaded when first needed: the unconditional phase runs without it
-        return _load_embedder(embedder).float().eval()
+        return loaded(embedder, load_embedder).float().eval()
 
     def conditioning() -> torch.Tensor:
         return data.embeddings(embedder_model())
@@ -870,20 +507,20 @@ def train_guide(
     ``metrics.json``, when it has one, keeps its training figures; ``guide`` and (with `evaluate`)
     fresh evaluation figures are added.
     """
-    from brainlens.generation.pipeline_embedding import check_autoguidance
+    from brainlens.models.pipeline_embedding import check_autoguidance
 
     source = pipeline
-    pipe = _load_pipeline(pipeline).to(dtype=torch.float32)
+    pipe = loaded(pipeline, zoo.load_pipeline).to(dtype=torch.float32)
     fit = _UNetFit(n_train, 0, epochs, batch_size, lr, warmup, drop_prob, ema_decay, min_snr_gamma,
                    pipe.scheduler.config.prediction_type)
     fit.check()
     check_autoguidance(autoguidance_scale, spec)
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    checkpoint_dir = _checkpoint_dir(out_dir)
+    checkpoint_dir = checkpoint_folder(out_dir)
     data = _TrainingData(checkpoint_dir, n_train, seed, pipe.image_size, images, progress)
     latents = data.latents(pipe.vae.eval())
-    embedder_model = _load_embedder(embedder).float().eval()
+    embedder_model = loaded(embedder, load_embedder).float().eval()
     pipe, guide_metrics = _add_guide(pipe, latents, lambda: data.embeddings(embedder_model), fit, spec, autoguidance_scale,
                                      seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
     metrics = _previous_metrics(source)
@@ -900,7 +537,7 @@ def _previous_metrics(pipeline) -> dict:
     """The ``metrics.json`` of a pipeline given by name or folder; empty for models in memory or without one."""
     if not isinstance(pipeline, (str, os.PathLike)):
         return {}
-    from brainlens.generation.zoo import resolve
+    from brainlens.models.zoo import resolve
 
     path = Path(resolve(pipeline).location) / "metrics.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -909,7 +546,7 @@ def _previous_metrics(pipeline) -> dict:
 def _add_guide(pipe, latents, conditioning, fit: _UNetFit, spec: UNetSpec, autoguidance_scale: float, *,
                seed: int, checkpoint_dir: Path, progress: Progress | None):
     """`pipe` with a guide UNet of `spec` trained on `latents` as `fit` says; and the guide's training figures."""
-    from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline
+    from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline
 
     guide_seed = seed + _GUIDE_SEED_OFFSET
     settings = {"seed": guide_seed, **asdict(fit), "spec": asdict(spec)}
@@ -971,24 +608,23 @@ def evaluate_diffusion(
     ``pipeline`` and ``embedder`` are models or names for :func:`brainlens.generation.load_pipeline` /
     ``load_embedder``. ``progress(stage, k)``: ``"sampling"`` and ``"regenerating"`` with images done.
     """
-    from brainlens.evaluation.semantic import category_probabilities
 
-    _check_positive(n_samples=n_samples, n_heldout=n_heldout, num_inference_steps=num_inference_steps, batch_size=batch_size)
+    check_positive(n_samples=n_samples, n_heldout=n_heldout, num_inference_steps=num_inference_steps, batch_size=batch_size)
     if n_heldout < 2:
         raise ValueError(f"n_heldout must be >= 2 for identification; n_heldout={n_heldout!r} was provided.")
-    pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
+    pipe, embedder = loaded(pipeline, zoo.load_pipeline), loaded(embedder, load_embedder)
     embedder.eval()
     n_categories = len(stimuli.CATEGORIES)
 
     def classify(images: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) → (N, n_categories)
         return category_probabilities(embedder, images, stimuli.CATEGORIES)
 
-    train = stimuli.generate(2000, seed=_TRAIN_SEED, size=pipe.image_size)
+    train = stimuli.generate(2000, seed=TRAIN_SEED, size=pipe.image_size)
     train_probs = classify(to_tensor(train.images))
     train_proportions = np.bincount(train.category, minlength=n_categories) / len(train)
     train_read = np.bincount(train_probs.argmax(1).numpy(), minlength=n_categories) / len(train)
 
-    tick = _tick(progress, "sampling")
+    tick = stage_ticker(progress, "sampling")
     samples = []
     for b, start in enumerate(range(0, n_samples, batch_size)):
         count = min(batch_size, n_samples - start)
@@ -1003,7 +639,7 @@ def evaluate_diffusion(
     heldout = stimuli.generate(n_heldout, seed=seed, size=pipe.image_size)
     truth = to_tensor(heldout.images)
     truth_emb = torch.cat([embedder.embed_images(truth[i : i + 250]).cpu() for i in range(0, n_heldout, 250)])
-    tick = _tick(progress, "regenerating")
+    tick = stage_ticker(progress, "regenerating")
     regenerated = []
     for b, start in enumerate(range(0, n_heldout, batch_size)):
         out = pipe(truth_emb[start : start + batch_size], num_inference_steps=num_inference_steps,
@@ -1059,11 +695,10 @@ def sample_diffusion(
     and img2img from the rough images guided by the embeddings (`strength`). Held-out stimuli are
     drawn with seed ``HELDOUT_SEED + seed``. Returns the paths written.
     """
-    from brainlens.evaluation.semantic import category_probabilities
     from brainlens.viz.images import image_grid, save_image
 
-    _check_positive(n=n, num_inference_steps=num_inference_steps)
-    pipe, embedder = _load_pipeline(pipeline), _load_embedder(embedder)
+    check_positive(n=n, num_inference_steps=num_inference_steps)
+    pipe, embedder = loaded(pipeline, zoo.load_pipeline), loaded(embedder, load_embedder)
     embedder.eval()
     generator = lambda offset: torch.Generator().manual_seed(seed + offset)  # noqa: E731
 
@@ -1080,7 +715,7 @@ def sample_diffusion(
     rows = torch.cat([free, truth, regenerated, rough, redrawn])
     labels = free_labels + [stimuli.CATEGORIES[k] for k in heldout.category] + [""] * (3 * n)
     grid = image_grid(
-        _as_uint8(rows), nrow=n, labels=labels, scale=2,
+        as_uint8(rows), nrow=n, labels=labels, scale=2,
         row_labels=["sampled", "sampled", "held-out", "from emb.", "rough", "img2img"],
     )
     path = Path(out_dir) / "diffusion_samples.png"

@@ -20,7 +20,7 @@ Retrain with ``brainlens zoo train embedder``; the shipped weights came from the
 
 Example
 -------
->>> from brainlens.generation import load_embedder
+>>> from brainlens.models import load_embedder
 >>> embedder = load_embedder("embedder")              # or "openai/clip-vit-large-patch14"
 >>> images = torch.rand(2, 3, 64, 64)
 >>> embedder.embed_images(images).shape
@@ -46,7 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from brainlens._io import fresh_staging, replace_folder, write_json
-from brainlens.generation._training import warmup_cosine
+from brainlens.models import zoo
+from brainlens.models._training import warmup_cosine
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
 
@@ -55,7 +56,10 @@ __all__ = [
     "Embedder",
     "EmbedderSpec",
     "build_tokenizer",
+    "category_probabilities",
+    "category_prompts",
     "evaluate_embedder",
+    "load_embedder",
     "train_embedder",
 ]
 
@@ -366,15 +370,80 @@ class Embedder(nn.Module):
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Save model, tokenizer and ``preprocessor_config.json`` so :func:`load_embedder` reads them back."""
-        from brainlens.generation.zoo import quiet_library_bars
-
         folder = Path(folder)
-        with quiet_library_bars():
+        with zoo.quiet_library_bars():
             self.model.save_pretrained(folder)
             self.tokenizer.save_pretrained(folder)
         write_json(folder / "preprocessor_config.json", _preprocessor_config(
             self.image_size, self.image_mean.flatten().tolist(), self.image_std.flatten().tolist()
         ))
+
+
+PROMPT_STYLES = ("captions", "names")
+
+
+def category_prompts(categories: Sequence[str], style: str = "captions") -> Mapping[str, Sequence[str]]:
+    """Prompts per category: "captions", phrases in the style of the in-silico captions (the shipped
+    embedder's text tower knows only their words); "names", CLIP's "a photo of a {name}" for hub models."""
+    if style == "names":
+        return {name: [f"a photo of a {name}"] for name in categories}
+    if style != "captions":
+        raise ValueError(f"prompt style must be one of {PROMPT_STYLES}; {style!r} was provided.")
+    unknown = [name for name in categories if name not in CATEGORY_PROMPTS]
+    if unknown:
+        raise ValueError(f"no caption-style prompts for category {unknown[0]!r}; known: {sorted(CATEGORY_PROMPTS)}")
+    return {name: CATEGORY_PROMPTS[name] for name in categories}
+
+
+@torch.no_grad()
+def category_probabilities(
+    embedder, images: torch.Tensor, categories: Sequence[str], *, style: str = "captions",
+    batch_size: int = 128,
+) -> torch.Tensor:
+    """Zero-shot probabilities (N, n_categories) of images (N, 3, H, W) in [0, 1] over ``categories``
+    (in-silico category names), each described by :func:`category_prompts` of ``style``."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (N, 3, H, W) in [0, 1]; got shape {tuple(images.shape)}")
+    prompts = category_prompts(categories, style)
+    return torch.cat([embedder.classify(images[i : i + batch_size], prompts).float().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def load_resolved(resolved: zoo.Resolved, *, dtype=None, device=None, **kwargs) -> Embedder:
+    """The loader of kind "clip" in :func:`brainlens.models.load_model`, for a source already resolved."""
+    transformers = zoo.require("transformers", "a CLIP embedder")
+
+    dtype = zoo.torch_dtype(dtype)
+
+    def load(location, local_only):
+        extra = {**kwargs, "dtype": dtype}
+        config = transformers.AutoConfig.from_pretrained(location, local_files_only=local_only)
+        if config.model_type not in zoo.DUAL_ENCODERS:
+            raise zoo.ModelNotFoundError(
+                f"{resolved.source!r} is a {config.model_type!r} model, not an image–text model "
+                f"({' or '.join(zoo.DUAL_ENCODERS)}) that can serve as an embedder"
+            )
+        model = transformers.AutoModel.from_pretrained(location, local_files_only=local_only, **extra)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(location, local_files_only=local_only)
+        try:
+            preprocessor = zoo.read_json(resolved, "preprocessor_config.json", None, local_only)
+        except (OSError, *zoo.hub_error_types()):
+            preprocessor = None
+        return model, tokenizer, preprocessor
+
+    model, tokenizer, preprocessor = zoo.load_with_fallback("CLIP embedder", resolved, load)
+    model = zoo.finish(model, None)
+    settings = _pixel_settings(preprocessor, int(getattr(model.config.vision_config, "image_size", 224)))
+    embedder = Embedder(model, tokenizer, name=resolved.source, **settings)
+    if device is not None:
+        embedder = embedder.to(device)
+    return embedder.eval()
+
+
+def load_embedder(name_or_path: str | os.PathLike = "embedder", *, dtype=None, device=None, **kwargs) -> Embedder:
+    """An :class:`~brainlens.models.embedder.Embedder`: the shipped ``"embedder"`` (default), a folder, or a
+    hub CLIP such as ``"openai/clip-vit-large-patch14"``."""
+    return load_resolved(zoo.resolve(name_or_path), dtype=dtype, device=device, **kwargs)
 
 
 def _preprocessor_config(size: int, mean: Sequence[float], std: Sequence[float]) -> dict:
@@ -616,8 +685,6 @@ def train_embedder(
     # half precision halves the shipped size; the loader brings the weights back to float32
     model.half()
     embedder.save_pretrained(staging)
-    from brainlens.generation.zoo import load_embedder
-
     metrics = evaluate_embedder(load_embedder(staging), n=n_eval)
     metrics.update({
         "train_seconds": round(seconds, 1),
@@ -644,8 +711,6 @@ def _caption_ids(captions: Sequence[str]) -> list[int]:
 
 def _predicted_categories(embedder: Embedder, data: stimuli.Stimuli, blur: float = 0.0) -> np.ndarray:
     """The zero-shot category (index into `stimuli.CATEGORIES`) of each image, blurred by σ = `blur`: (n,)."""
-    from brainlens.evaluation.semantic import category_probabilities
-
     images = to_tensor(data.images)
     if blur:
         images = gaussian_blur(images, blur)
@@ -672,9 +737,7 @@ def evaluate_embedder(embedder: Embedder | str | os.PathLike = "embedder", *, n:
     ``embedder`` is an :class:`Embedder` or anything :func:`brainlens.generation.load_embedder` takes.
     """
     if not isinstance(embedder, Embedder):
-        from brainlens.generation.zoo import load_embedder
-
-        embedder = load_embedder(embedder)
+            embedder = load_embedder(embedder)
     embedder.eval()
     pure = stimuli.generate(n, seed=seed, size=64, mix_prob=0.0)
     mixed = stimuli.generate(n, seed=seed + 1, size=64)

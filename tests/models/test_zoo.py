@@ -5,16 +5,16 @@ import json
 import pytest
 import torch
 
-from tests.generation.shipped import require_shipped  # noqa: E402
-from brainlens.generation import zoo
-from brainlens.generation.zoo import ModelNotFoundError, ShippedModel, load_model
+from tests.models.shipped import require_shipped  # noqa: E402
+from brainlens.models import zoo
+from brainlens.models.zoo import ModelNotFoundError, ShippedModel, load_model
 
 transformers = pytest.importorskip("transformers")
 diffusers = pytest.importorskip("diffusers")
 
 
 def _tiny_clip(folder):
-    from brainlens.generation.embedder import build_tokenizer
+    from brainlens.models.embedder import build_tokenizer
 
     config = transformers.CLIPConfig(
         text_config=dict(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,

@@ -10,13 +10,16 @@ import torch.nn.functional as F
 
 diffusers = pytest.importorskip("diffusers")
 
-from tests.generation.shipped import require_shipped  # noqa: E402
-from brainlens.generation import diffusion  # noqa: E402
-from brainlens.generation import zoo as diffusion_zoo  # noqa: E402
-from brainlens.generation.diffusion import UNetSpec, VAESpec, two_way_identification  # noqa: E402
+from tests.models.shipped import require_shipped  # noqa: E402
+from brainlens.models import diffusion  # noqa: E402
+from brainlens.models import zoo as diffusion_zoo  # noqa: E402
+from brainlens.models import vae as vae_model  # noqa: E402
+from brainlens.models._training import HELDOUT_SEED  # noqa: E402
+from brainlens.models.diffusion import UNetSpec, two_way_identification  # noqa: E402
+from brainlens.models.vae import VAESpec  # noqa: E402
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline  # noqa: E402
-from brainlens.generation.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
-from brainlens.generation.zoo import load_pipeline, load_vae  # noqa: E402
+from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
+from brainlens.models.zoo import load_pipeline, load_vae  # noqa: E402
 from brainlens.insilico import stimuli  # noqa: E402
 from brainlens.insilico.stimuli import to_tensor  # noqa: E402
 
@@ -219,7 +222,7 @@ def test_two_way_identification_against_a_plain_loop():
 
 def _train_tiny_vae(out, progress=None):
     images = stimuli.generate(24, seed=30_000, size=16).images
-    return diffusion.train_vae(out, seed=1, n_train=24, epochs=2, batch_size=8, crop=8, images=images,
+    return vae_model.train_vae(out, seed=1, n_train=24, epochs=2, batch_size=8, crop=8, images=images,
                                spec=VAESpec(image_size=16, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4),
                                progress=progress)
 
@@ -254,7 +257,7 @@ def test_vae_training_resumes_after_an_interruption_to_the_same_weights(tmp_path
 def test_perceptual_distance_grows_with_blur_and_passes_gradients():
     x = to_tensor(stimuli.generate(8, seed=3).images) * 2 - 1  # (8, 3, 64, 64) in [-1, 1]
     blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1).requires_grad_(True)
-    distance = diffusion._PerceptualDistance()
+    distance = vae_model._PerceptualDistance()
     assert float(distance(x, x)) == pytest.approx(0.0, abs=1e-6)
     far = distance(blurred, x)
     assert far.item() > 0.01
@@ -267,12 +270,12 @@ def test_perceptual_distance_grows_with_blur_and_passes_gradients():
 def test_vae_training_with_the_perceptual_term_records_it(tmp_path):
     images = stimuli.generate(16, seed=30_000, size=16).images
     tiny = VAESpec(image_size=16, block_out_channels=(8, 16), latent_channels=4, norm_num_groups=4)
-    metrics = diffusion.train_vae(tmp_path / "v", seed=1, n_train=16, epochs=1, batch_size=8, crop=16, images=images,
+    metrics = vae_model.train_vae(tmp_path / "v", seed=1, n_train=16, epochs=1, batch_size=8, crop=16, images=images,
                                   spec=tiny, perceptual_weight=0.5)
     assert metrics["history"][0]["perceptual"] > 0 and metrics["training"]["perceptual_weight"] == 0.5
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="perceptual_weight"):
-            diffusion.train_vae(tmp_path / "w", n_train=16, epochs=1, images=images, spec=tiny, perceptual_weight=bad)
+            vae_model.train_vae(tmp_path / "w", n_train=16, epochs=1, images=images, spec=tiny, perceptual_weight=bad)
 
 
 _TINY_GUIDE = UNetSpec(block_out_channels=(4, 8), attention_head_dim=4, norm_num_groups=4)
@@ -291,7 +294,7 @@ def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, m
             guide_spec=guide_spec, guide_epochs=1, autoguidance_scale=1.5,
         )
 
-    monkeypatch.setattr(diffusion, "_load_embedder", lambda name: _StandInEmbedder())
+    monkeypatch.setattr(diffusion, "load_embedder", lambda name: _StandInEmbedder())
     metrics = train(tmp_path / "a")
     assert metrics["training"]["steps"] == 4 and "two_way_identification" not in metrics
     assert [h["conditional"] for h in metrics["history"]] == [False, True]
@@ -301,11 +304,11 @@ def test_diffusion_training_writes_a_loadable_deterministic_pipeline(tmp_path, m
     def missing(name):
         raise diffusion_zoo.ModelNotFoundError("shipped model 'embedder' has no weights")
 
-    monkeypatch.setattr(diffusion, "_load_embedder", missing)
+    monkeypatch.setattr(diffusion, "load_embedder", missing)
     with pytest.raises(diffusion_zoo.ModelNotFoundError):
         train(tmp_path / "b")
     assert (tmp_path / ".b.checkpoint" / "state.pt").is_file()
-    monkeypatch.setattr(diffusion, "_load_embedder", lambda name: _StandInEmbedder())
+    monkeypatch.setattr(diffusion, "load_embedder", lambda name: _StandInEmbedder())
     train(tmp_path / "b")
     unet_a = (tmp_path / "a" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert unet_a == (tmp_path / "b" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
@@ -342,7 +345,7 @@ def shipped():
 def test_shipped_vae_reconstructs_held_out_images():
     vae = load_vae("vae")
     assert vae.dtype == torch.float32
-    scores = diffusion.evaluate_vae(vae, n=16)
+    scores = vae_model.evaluate_vae(vae, n=16)
     assert scores["psnr_db"] > 20
 
 
@@ -360,10 +363,10 @@ def test_shipped_diffusion_samples_and_regenerates(shipped):
 
 
 def test_shipped_diffusion_regenerates_held_out_images_from_their_embeddings(shipped):
-    from brainlens.generation.zoo import load_embedder
+    from brainlens.models.embedder import load_embedder
 
     embedder = load_embedder("embedder").eval()
-    heldout = stimuli.generate(8, seed=diffusion.HELDOUT_SEED + 1, size=64)
+    heldout = stimuli.generate(8, seed=HELDOUT_SEED + 1, size=64)
     with torch.no_grad():
         truth = embedder.embed_images(torch.from_numpy(heldout.images).permute(0, 3, 1, 2).float() / 255)
         regenerated = shipped(truth, num_inference_steps=15, guidance_scale=3.0, generator=_seeded(0), output_type="pt").images

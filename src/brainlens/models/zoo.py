@@ -13,7 +13,9 @@ Whatever fails surfaces as one :class:`ModelNotFoundError` that names the source
 it, never as a traceback from inside transformers or diffusers.
 
 Shipped models live in :data:`SHIPPED`; adding one is a single :func:`register` call naming its folder under
-``generation/weights/``, its kind and its train and evaluate functions.
+``models/weights/``, its kind and its train and evaluate functions. This module names the model files only by
+``"module:function"`` strings (their loaders, trainers and evaluators), so that they can import it and no
+import circle forms.
 
 Example
 -------
@@ -42,7 +44,6 @@ __all__ = [
     "WEIGHTS_DIR",
     "ModelNotFoundError",
     "ShippedModel",
-    "load_embedder",
     "load_model",
     "load_pipeline",
     "load_scheduler",
@@ -64,12 +65,15 @@ _PIPELINE_PARTS = {"vae": "vae", "unet": "unet", "scheduler": "scheduler", "text
                    "tokenizer": "tokenizer", "vision": "image_encoder"}
 _HUB_EXTRA = "pip install transformers diffusers (dependencies of brainlens)"
 # transformers model types that pair an image tower with a text tower in one embedding space
-_DUAL_ENCODERS = ("clip", "vision-text-dual-encoder")
+DUAL_ENCODERS = ("clip", "vision-text-dual-encoder")
 # Pipeline classes that live in brainlens rather than in diffusers, by the `_class_name` their
 # model_index.json records: "ClassName": "module:ClassName".
 PIPELINE_CLASSES: dict[str, str] = {
-    "EmbeddingDiffusionPipeline": "brainlens.generation.pipeline_embedding:EmbeddingDiffusionPipeline",
+    "EmbeddingDiffusionPipeline": "brainlens.models.pipeline_embedding:EmbeddingDiffusionPipeline",
 }
+# Kinds whose models are brainlens's own classes, loaded by a function of their model file: "module:function",
+# called as function(resolved, **kwargs).
+_OWN_LOADERS = {"clip": "brainlens.models.embedder:load_resolved", "backbone": "brainlens.models.convnet:load_resolved"}
 
 
 class ModelNotFoundError(ValueError):
@@ -87,12 +91,12 @@ class ShippedModel:
 
     name: str
     kind: str  # one of KINDS: how load_model reads the folder
-    folder: str  # under generation/weights/
+    folder: str  # under models/weights/
     train: str  # "module:function"
     evaluate: str  # "module:function"
     description: str = ""
     bar: tuple[str, float] | None = None  # (metric, least value) that the shipped weights must reach
-    root: Path | None = None  # where ``folder`` lies, when not under generation/weights/ (e.g. a backbone's)
+    root: Path | None = None  # where ``folder`` lies, when not under models/weights/ (a decoder's own weights, say)
     sample: str | None = None  # "module:function" drawing example outputs: sample(out_dir, model, n=, seed=) -> paths
 
     @property
@@ -146,8 +150,8 @@ register(ShippedModel(
     name="embedder",
     kind="clip",
     folder="embedder",
-    train="brainlens.generation.embedder:train_embedder",
-    evaluate="brainlens.generation.embedder:evaluate_embedder",
+    train="brainlens.models.embedder:train_embedder",
+    evaluate="brainlens.models.embedder:evaluate_embedder",
     description="CLIP's role: image-text dual encoder (ResNet 64 px + CLIP text transformer) trained "
                 "contrastively on in-silico images and captions",
     bar=("zero_shot_accuracy", 0.95),
@@ -157,29 +161,31 @@ register(ShippedModel(
     name="insilico-convnet",
     kind="backbone",
     folder="insilico_convnet",
-    root=Path(__file__).parent.parent / "backbones" / "weights",
-    train="brainlens.backbones.convnet:train_convnet",
-    evaluate="brainlens.backbones.convnet:evaluate_convnet",
+    train="brainlens.models.convnet:train_convnet",
+    evaluate="brainlens.models.convnet:evaluate_convnet",
     description="default encoding backbone: residual convnet that tags the words of in-silico captions (4 stages)",
     bar=("tag_map", 0.35),
 ))
 
+# The shipped VAE is the diffusion pipeline's vae/ subfolder, stored once: diffusers reads a pipeline only from
+# one self-contained folder. Retraining it (`brainlens zoo train vae`) therefore replaces the pipeline's VAE;
+# retrain the diffusion model after it, as the UNet learned the old VAE's latents.
 register(ShippedModel(
     name="vae",
     kind="vae",
-    folder="vae",
-    train="brainlens.generation.diffusion:train_vae",
-    evaluate="brainlens.generation.diffusion:evaluate_vae",
-    sample="brainlens.generation.diffusion:sample_vae",
+    folder="diffusion/vae",
+    train="brainlens.models.vae:train_vae",
+    evaluate="brainlens.models.vae:evaluate_vae",
+    sample="brainlens.models.vae:sample_vae",
     description="AutoencoderKL: 64 px RGB <-> 16 x 16 x 8 latents, trained on in-silico images",
 ))
 register(ShippedModel(
     name="diffusion",
     kind="pipeline",
     folder="diffusion",
-    train="brainlens.generation.diffusion:train_diffusion",
-    evaluate="brainlens.generation.diffusion:evaluate_diffusion",
-    sample="brainlens.generation.diffusion:sample_diffusion",
+    train="brainlens.models.diffusion:train_diffusion",
+    evaluate="brainlens.models.diffusion:evaluate_diffusion",
+    sample="brainlens.models.diffusion:sample_diffusion",
     description="latent diffusion on the vae, UNet conditioned on the embedder's image embedding (or none): "
                 "autoguided sampling, embedding -> image, img2img",
 ))
@@ -260,16 +266,16 @@ def _not_cached_message(kind: str, repo: str, reason: str) -> str:
     )
 
 
-def _require(module: str, what: str):
+def require(module: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
         raise ImportError(f"loading {what} needs the {module!r} package: {_HUB_EXTRA}") from None
 
 
-def _load(kind: str, resolved: Resolved, load: Callable[[str, bool], Any]) -> Any:
+def load_with_fallback(kind: str, resolved: Resolved, load: Callable[[str, bool], Any]) -> Any:
     """Run ``load(location, local_files_only)``, cache first for hub ids, and turn failures into ModelNotFoundError."""
-    hub_errors = _hub_errors()
+    hub_errors = hub_error_types()
     if resolved.where != "hub":
         try:
             with quiet_library_bars():
@@ -316,7 +322,7 @@ def quiet_library_bars():
             logging.enable_progress_bar()
 
 
-def _hub_errors() -> tuple[type[BaseException], ...]:
+def hub_error_types() -> tuple[type[BaseException], ...]:
     try:
         from huggingface_hub.errors import EntryNotFoundError, HFValidationError
     except ImportError:
@@ -329,13 +335,13 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _read_json(resolved: Resolved, filename: str, subfolder: str | None, local_only: bool) -> dict | None:
+def read_json(resolved: Resolved, filename: str, subfolder: str | None, local_only: bool) -> dict | None:
     """A JSON file of the model, or None when it has none."""
     name = f"{subfolder}/{filename}" if subfolder else filename
     if resolved.where != "hub":
         path = Path(resolved.location) / name
         return json.loads(path.read_text()) if path.is_file() else None
-    hub = _require("huggingface_hub", "models from the hub")
+    hub = require("huggingface_hub", "models from the hub")
     try:
         path = hub.hf_hub_download(resolved.location, name, local_files_only=local_only)
     except hub.errors.LocalEntryNotFoundError:
@@ -357,10 +363,10 @@ def _default_subfolder(kind: str, resolved: Resolved, subfolder: str | None) -> 
         if not local_only and _offline():
             break
         try:
-            if _read_json(resolved, "model_index.json", None, local_only) is not None:
+            if read_json(resolved, "model_index.json", None, local_only) is not None:
                 return _PIPELINE_PARTS[kind]
             return None
-        except (OSError, *_hub_errors()):
+        except (OSError, *hub_error_types()):
             continue
     return None
 
@@ -383,7 +389,7 @@ def load_model(name_or_path: str | os.PathLike, kind: str | None = None, **kwarg
     kind : str, optional
         One of :data:`KINDS` ("embedder" is an alias of "clip"): ``pipeline`` (a diffusers pipeline),
         ``vae`` / ``unet`` (diffusers models), ``scheduler``, ``vision`` / ``text`` (transformers encoders),
-        ``tokenizer``, ``clip`` (an :class:`~brainlens.generation.embedder.Embedder`). Defaults to the shipped
+        ``tokenizer``, ``clip`` (an :class:`~brainlens.models.embedder.Embedder`). Defaults to the shipped
         model's kind, or for a local folder what its files say; a hub id needs it.
     **kwargs
         Passed to the specific loader (``subfolder``, ``dtype``, ``device``, ...).
@@ -414,7 +420,7 @@ def _guess_kind(resolved: Resolved) -> str:
             if "_class_name" in data:
                 return "vae" if "Autoencoder" in data["_class_name"] or "VQ" in data["_class_name"] else "unet"
             model_type = data.get("model_type", "")
-            if model_type in _DUAL_ENCODERS:
+            if model_type in DUAL_ENCODERS:
                 return "clip"
             return "text" if "text" in model_type else "vision"
         if (root / "tokenizer_config.json").is_file():
@@ -424,7 +430,7 @@ def _guess_kind(resolved: Resolved) -> str:
     )
 
 
-def _torch_dtype(dtype):
+def torch_dtype(dtype):
     """A torch dtype from a dtype or its name; None gives float32, whatever precision the weights were saved in
     (the shipped ones are half precision to stay small; transformers 5 would otherwise keep that)."""
     import torch
@@ -446,7 +452,7 @@ def _diffusers_dtype_key(diffusers) -> str:
     return "dtype" if hasattr(deprecation, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
-def _finish(model, device):
+def finish(model, device):
     if device is not None:
         model = model.to(device)
     if hasattr(model, "eval"):
@@ -455,24 +461,24 @@ def _finish(model, device):
 
 
 def _load_pipeline(resolved: Resolved, *, dtype=None, device=None, **kwargs):
-    diffusers = _require("diffusers", "diffusion pipelines")
-    dtype = _torch_dtype(dtype)
+    diffusers = require("diffusers", "diffusion pipelines")
+    dtype = torch_dtype(dtype)
     extra = {**kwargs, _diffusers_dtype_key(diffusers): dtype}
 
     def load(location, local_only):
-        index = _read_json(resolved, "model_index.json", None, local_only) or {}
+        index = read_json(resolved, "model_index.json", None, local_only) or {}
         reference = PIPELINE_CLASSES.get(index.get("_class_name", ""))
         cls = _function(reference) if reference else diffusers.DiffusionPipeline
         return cls.from_pretrained(location, local_files_only=local_only, **extra)
 
-    pipe = _load("pipeline", resolved, load)
+    pipe = load_with_fallback("pipeline", resolved, load)
     return pipe.to(device) if device is not None else pipe
 
 
 def _diffusers_model(kind: str, resolved: Resolved, *, subfolder=None, dtype=None, device=None, **kwargs):
-    diffusers = _require("diffusers", f"a {kind}")
+    diffusers = require("diffusers", f"a {kind}")
     subfolder = _default_subfolder(kind, resolved, subfolder)
-    dtype = _torch_dtype(dtype)
+    dtype = torch_dtype(dtype)
 
     def load(location, local_only):
         # any diffusers model class reads any model's config.json; its _class_name says which class to build
@@ -487,7 +493,7 @@ def _diffusers_model(kind: str, resolved: Resolved, *, subfolder=None, dtype=Non
         extra = {**kwargs, _diffusers_dtype_key(diffusers): dtype}
         return cls.from_pretrained(location, local_files_only=local_only, **_with(subfolder, **extra))
 
-    return _finish(_load(kind, resolved, load), device)
+    return finish(load_with_fallback(kind, resolved, load), device)
 
 
 def load_vae(name_or_path: str | os.PathLike, *, subfolder: str | None = None, dtype=None, device=None, **kwargs):
@@ -501,7 +507,7 @@ def load_unet(name_or_path: str | os.PathLike, *, subfolder: str | None = None, 
 
 
 def _load_scheduler(resolved: Resolved, *, subfolder=None, scheduler_class: str | None = None, **kwargs):
-    diffusers = _require("diffusers", "a scheduler")
+    diffusers = require("diffusers", "a scheduler")
     subfolder = _default_subfolder("scheduler", resolved, subfolder)
 
     def load(location, local_only):
@@ -512,7 +518,7 @@ def _load_scheduler(resolved: Resolved, *, subfolder=None, scheduler_class: str 
             raise ModelNotFoundError(f"{class_name!r} is not a diffusers scheduler class (from {resolved.source!r})")
         return cls.from_config(config, **kwargs)
 
-    return _load("scheduler", resolved, load)
+    return load_with_fallback("scheduler", resolved, load)
 
 
 def load_scheduler(name_or_path: str | os.PathLike, *, subfolder: str | None = None, scheduler_class: str | None = None, **kwargs):
@@ -522,9 +528,9 @@ def load_scheduler(name_or_path: str | os.PathLike, *, subfolder: str | None = N
 
 
 def _transformers_model(kind: str, resolved: Resolved, *, subfolder=None, dtype=None, device=None, **kwargs):
-    transformers = _require("transformers", f"a {kind} encoder")
+    transformers = require("transformers", f"a {kind} encoder")
     subfolder = _default_subfolder(kind, resolved, subfolder)
-    dtype = _torch_dtype(dtype)
+    dtype = torch_dtype(dtype)
 
     def load(location, local_only):
         config = transformers.AutoConfig.from_pretrained(location, local_files_only=local_only, **_with(subfolder))
@@ -546,7 +552,7 @@ def _transformers_model(kind: str, resolved: Resolved, *, subfolder=None, dtype=
         finally:
             logging.set_verbosity(verbosity)
 
-    return _finish(_load(f"{kind} encoder", resolved, load), device)
+    return finish(load_with_fallback(f"{kind} encoder", resolved, load), device)
 
 
 def load_vision_encoder(name_or_path: str | os.PathLike, *, subfolder: str | None = None, dtype=None, device=None, **kwargs):
@@ -562,55 +568,18 @@ def load_text_encoder(name_or_path: str | os.PathLike, *, subfolder: str | None 
 
 
 def _load_tokenizer(resolved: Resolved, *, subfolder=None, **kwargs):
-    transformers = _require("transformers", "a tokenizer")
+    transformers = require("transformers", "a tokenizer")
     subfolder = _default_subfolder("tokenizer", resolved, subfolder)
 
     def load(location, local_only):
         return transformers.AutoTokenizer.from_pretrained(location, local_files_only=local_only, **_with(subfolder, **kwargs))
 
-    return _load("tokenizer", resolved, load)
+    return load_with_fallback("tokenizer", resolved, load)
 
 
 def load_tokenizer(name_or_path: str | os.PathLike, *, subfolder: str | None = None, **kwargs):
     """A transformers tokenizer (``AutoTokenizer``); a pipeline's ``tokenizer/`` by default."""
     return _load_tokenizer(resolve(name_or_path), subfolder=subfolder, **kwargs)
-
-
-def _load_embedder(resolved: Resolved, *, dtype=None, device=None, **kwargs):
-    transformers = _require("transformers", "a CLIP embedder")
-    from brainlens.generation.embedder import Embedder, _pixel_settings
-
-    dtype = _torch_dtype(dtype)
-
-    def load(location, local_only):
-        extra = {**kwargs, "dtype": dtype}
-        config = transformers.AutoConfig.from_pretrained(location, local_files_only=local_only)
-        if config.model_type not in _DUAL_ENCODERS:
-            raise ModelNotFoundError(
-                f"{resolved.source!r} is a {config.model_type!r} model, not an image–text model "
-                f"({' or '.join(_DUAL_ENCODERS)}) that can serve as an embedder"
-            )
-        model = transformers.AutoModel.from_pretrained(location, local_files_only=local_only, **extra)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(location, local_files_only=local_only)
-        try:
-            preprocessor = _read_json(resolved, "preprocessor_config.json", None, local_only)
-        except (OSError, *_hub_errors()):
-            preprocessor = None
-        return model, tokenizer, preprocessor
-
-    model, tokenizer, preprocessor = _load("CLIP embedder", resolved, load)
-    model = _finish(model, None)
-    settings = _pixel_settings(preprocessor, int(getattr(model.config.vision_config, "image_size", 224)))
-    embedder = Embedder(model, tokenizer, name=resolved.source, **settings)
-    if device is not None:
-        embedder = embedder.to(device)
-    return embedder.eval()
-
-
-def load_embedder(name_or_path: str | os.PathLike = "embedder", *, dtype=None, device=None, **kwargs):
-    """An :class:`~brainlens.generation.embedder.Embedder`: the shipped ``"embedder"`` (default), a folder, or a
-    hub CLIP such as ``"openai/clip-vit-large-patch14"``."""
-    return _load_embedder(resolve(name_or_path), dtype=dtype, device=device, **kwargs)
 
 
 def load_pipeline(name_or_path: str | os.PathLike, *, dtype=None, device=None, **kwargs):
@@ -626,6 +595,6 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "vision": lambda resolved, **kw: _transformers_model("vision", resolved, **kw),
     "text": lambda resolved, **kw: _transformers_model("text", resolved, **kw),
     "tokenizer": _load_tokenizer,
-    "clip": _load_embedder,
-    "backbone": lambda resolved, **kw: _function("brainlens.backbones:load_backbone")(resolved.location),
+    "clip": lambda resolved, **kw: _function(_OWN_LOADERS["clip"])(resolved, **kw),
+    "backbone": lambda resolved, **kw: _function(_OWN_LOADERS["backbone"])(resolved, **kw),
 }

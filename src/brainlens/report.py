@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from brainlens import store as store_module
-from brainlens.encoding.scores import noise_ceiling
+from brainlens.reliability import noise_ceiling
 from brainlens.viz.cortex import plot_flatmap
 from brainlens.viz.images import category_grid, save_figure, save_image
 

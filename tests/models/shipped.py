@@ -4,7 +4,7 @@ import pytest
 
 
 def require_shipped(name: str) -> None:
-    from brainlens.generation import zoo
+    from brainlens.models import zoo
 
     if not zoo.SHIPPED[name].is_present():
         pytest.skip(f"shipped model {name!r} is not trained yet: brainlens zoo train {name}")

@@ -9,11 +9,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-from tests.generation.shipped import require_shipped  # noqa: E402
+from tests.models.shipped import require_shipped  # noqa: E402
 from brainlens.cli import main  # noqa: E402
-from brainlens.generation import embedder as embedder_module  # noqa: E402
-from brainlens.generation import load_embedder, load_model  # noqa: E402
-from brainlens.generation.embedder import (  # noqa: E402
+from brainlens.models import embedder as embedder_module  # noqa: E402
+from brainlens.models import load_embedder, load_model  # noqa: E402
+from brainlens.models.embedder import (  # noqa: E402
     CATEGORY_PROMPTS, EmbedderSpec, build_tokenizer, gaussian_blur, train_embedder,
 )
 from brainlens.insilico import stimuli  # noqa: E402
@@ -156,3 +156,12 @@ def test_cli_zoo_list_eval_and_train(tmp_path, capsys, monkeypatch):
 
     assert main(["zoo", "train", "unicorn"]) == 1
     assert "no shipped model 'unicorn'" in capsys.readouterr().err
+
+
+def test_category_prompts():
+    from brainlens.models.embedder import category_prompts
+
+    assert category_prompts(["face"], "names") == {"face": ["a photo of a face"]}
+    assert len(category_prompts(["face", "food"], "captions")["food"]) > 1
+    with pytest.raises(ValueError, match="prompt style must be one of"):
+        category_prompts(["face"], "emoji")

@@ -1,0 +1,139 @@
+"""`brainlens demo`: the whole pipeline on an in-silico subject, drawn into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from brainlens._io import write_json as _write_json
+from brainlens.cli._progress import _Bars
+from brainlens.cli.encode import _fit_encoder
+from brainlens.cli.subject import _simulate
+
+
+def _category_region_figure(metrics: dict, store_path: Path) -> float | None:
+    """Median R²/NC over the voxels of the in-silico category regions, pooled."""
+    import numpy as np
+
+    from brainlens.insilico.layout import REGION_CATEGORY
+    from brainlens.store import open_store
+
+    with open_store(store_path) as s:
+        labels = [s.roi_names.index(name) for name in REGION_CATEGORY if name in s.roi_names]
+        inside = np.isin(s.roi[np.asarray(metrics["voxels"]["index"])], labels)
+    values = np.array([np.nan if v is None else v for v in metrics["voxels"]["r2_over_nc"]])[inside]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None
+
+
+# BrainDiVE's five category regions, and the split region whose halves differ in truth
+DEMO_SYNTHESIS_REGIONS = ("FFA-1", "EBA", "PPA", "VWFA-1", "food")
+DEMO_SYNTHESIS_CONTRASTS = (("OPA-anterior", "OPA-posterior"), ("OPA-posterior", "OPA-anterior"))
+
+
+def _demo_synthesis(encoder_dirs: list[Path], out: Path, n: int, quiet: bool) -> dict:
+    from brainlens.generation.synthesis import SynthesisConfig, synthesize
+    from brainlens.report import draw_synthesis_summary
+
+    runs, table = {}, {}
+    jobs = [(region, None) for region in DEMO_SYNTHESIS_REGIONS] + list(DEMO_SYNTHESIS_CONTRASTS)
+    for region, contrast in jobs:
+        name = region if contrast is None else f"{region} - {contrast}"
+        bars = _Bars(quiet=quiet)
+        try:
+            images, metrics = synthesize(encoder_dirs, SynthesisConfig(region=region, contrast=contrast, n=n),
+                                         out=out / "synthesis" / name.replace(" - ", "_minus_"), progress=bars)
+        finally:
+            bars.close()
+        pixels = (images * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        runs[name] = (pixels, metrics)
+        table[name] = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict)) or k == "true_attributes_mean"}
+        print(f"      {name:<28} category accuracy {_fmt(metrics.get('category_accuracy'))}, true response "
+              f"{_fmt(metrics.get('true_response_mean'))} vs top 1 % natural {_fmt(metrics.get('top1pct_natural_response_mean'))}, "
+              f"oracle ratio {_fmt(metrics.get('oracle_ratio'))}", flush=True)
+    pictures = draw_synthesis_summary(runs, out)
+    for path in pictures:
+        print(f"      {path}")
+    return {"regions": table, "pictures": [str(p) for p in pictures]}
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from brainlens.report import draw_encoder_maps, draw_subject_pictures
+
+    out = Path(args.out)
+    config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size,
+              "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5},
+              "guide_backbone": args.guide_backbone,
+              "synthesis": {"images_per_region": args.synthesis_images, "regions": list(DEMO_SYNTHESIS_REGIONS),
+                            "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]}}
+    _write_json(out / "config.json", config)
+    stages = 4 if args.synthesis_images > 0 else 3
+    print(f"[1/{stages}] simulating in-silico subject {args.subject} ({args.n_images} images)", flush=True)
+    store_path = out / f"subject{args.subject}.h5"
+    summary = _simulate(args.subject, args.n_images, store_path, image_size=args.image_size,
+                        trials_per_session=750, zscore=True, quiet=args.quiet)
+    print(f"      {summary['n_trials']} trials, {summary['n_voxels']} voxels in {summary['seconds']} s", flush=True)
+    print(f"[2/{stages}] drawing the subject's pictures", flush=True)
+    pictures = draw_subject_pictures(store_path, out)
+    for path in pictures:
+        print(f"      {path}")
+
+    print(f"[3/{stages}] fitting a ridge encoder on {args.backbone} and scoring it on the test images", flush=True)
+    started = time.perf_counter()
+    encoder_dir = out / "encoder"
+    metrics = _fit_encoder(store_path, args.backbone, "ridge", encoder_dir, layers=None, grid=4, region=None, cv=5,
+                           epochs=0, resume=False, device="cpu", quiet=args.quiet)
+    encoding = {
+        "encoder": str(encoder_dir),
+        "seconds": round(time.perf_counter() - started, 1),
+        "median_r2": metrics["median_r2"],
+        "median_r2_over_nc": metrics["median_r2_over_nc"],
+        "regions": metrics["regions"],
+    }
+    encoding["category_regions_median_r2_over_nc"] = _category_region_figure(metrics, store_path)
+    maps = draw_encoder_maps(encoder_dir, out)
+    print(f"      median R²/NC {metrics['median_r2_over_nc']:.3f} over all voxels, "
+          f"{encoding['category_regions_median_r2_over_nc']:.3f} over category-region voxels, in {encoding['seconds']} s")
+    for path in maps:
+        print(f"      {path}")
+    result = {"simulate": summary, "pictures": [str(p) for p in pictures + maps], "encoding": encoding}
+
+    if args.synthesis_images > 0:
+        guides = [encoder_dir]
+        if args.guide_backbone != "none":
+            print(f"      a second ridge encoder, on {args.guide_backbone}, to guide synthesis with the first", flush=True)
+            guides.append(out / "encoder_guide")
+            second = _fit_encoder(store_path, args.guide_backbone, "ridge", guides[1], layers=None, grid=4, region=None,
+                                  cv=5, epochs=0, resume=False, device="cpu", quiet=args.quiet)
+            result["encoding"]["guide_encoder"] = {"encoder": str(guides[1]), "backbone": args.guide_backbone,
+                                                   "median_r2_over_nc": second["median_r2_over_nc"]}
+        print(f"[4/{stages}] brain-guided synthesis: {args.synthesis_images} images per region, scored by the "
+              f"ground-truth brain", flush=True)
+        started = time.perf_counter()
+        result["synthesis"] = _demo_synthesis(guides, out, args.synthesis_images, args.quiet)
+        result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(out / "summary.json", result)
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add `demo` to the top-level commands."""
+    p = commands.add_parser("demo", help="run the whole pipeline on an in-silico subject and draw pictures",
+                            description="Simulate an in-silico subject, then draw its region map, noise ceiling, "
+                            "retinotopy, category selectivity and stimuli into a run folder.")
+    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    p.add_argument("--subject", type=int, default=1, help="in-silico subject (default 1)")
+    p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
+    p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
+    p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
+    p.add_argument("--synthesis-images", type=int, default=16,
+                   help="brain-guided images per region (default 16; 0 skips synthesis)")
+    p.add_argument("--guide-backbone", default="embedder",
+                   help="backbone of a second encoder that guides synthesis together with the first (their "
+                   "standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
+    p.set_defaults(func=cmd_demo)

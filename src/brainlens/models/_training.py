@@ -1,0 +1,88 @@
+"""Pieces shared by the training loops of the shipped generative models (embedder, VAE, diffusion)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from brainlens.insilico import stimuli
+
+
+def warmup_cosine(optimiser: torch.optim.Optimizer, total_steps: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate schedule stepped once per batch: linear warm-up over the first `warmup` fraction of
+    `total_steps` (at least one step), then cosine decay to zero."""
+    warm = max(1, int(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+
+
+# Stimulus seeds: training images are those of the embedder (30_000 + seed); evaluation draws from a
+# seed that no shipped model trains on.
+TRAIN_SEED = 30_000
+HELDOUT_SEED = 60_000
+
+Progress = Callable[[str, int], None]
+
+
+def check_positive(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; {name}={value!r} was provided.")
+
+
+def as_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3)."""
+    return images.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def stage_ticker(progress: Progress | None, stage: str) -> Callable[[int], None] | None:
+    return None if progress is None else (lambda k: progress(stage, k))
+
+
+def training_images(n: int, seed: int, size: int, images: np.ndarray | None, progress: Progress | None) -> np.ndarray:
+    """The training stimuli (n, size, size, 3) uint8: those given (drawn with the same seed) or drawn now."""
+    if images is None:
+        return stimuli.generate(n, seed=TRAIN_SEED + seed, size=size, progress=stage_ticker(progress, "stimuli")).images
+    if images.ndim != 4 or images.shape[0] < n or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
+        raise ValueError(f"'images' must be uint8 (>= {n}, {size}, {size}, 3); got {images.dtype} {images.shape}.")
+    return images[:n]
+
+
+def checkpoint_folder(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.checkpoint")
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, settings: dict) -> dict | None:
+    """The last epoch's state, if a run with the same settings left one at `path`."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("settings") != settings:
+        raise ValueError(
+            f"{path} holds a checkpoint of a run with other settings ({state.get('settings')}); "
+            f"delete it to start again, or rerun with those settings to continue it."
+        )
+    return state
+
+
+def loaded(model_or_name: Any, load: Callable[[str | os.PathLike], Any]) -> Any:
+    """A model given as itself, or loaded by ``load`` from its name or folder."""
+    return load(model_or_name) if isinstance(model_or_name, (str, os.PathLike)) else model_or_name
