@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/brainlens demo --out $(DEMO_OUT)
 
+# the layer order and the lint rules (pyproject.toml) first: a reach-back or a lint error fails the run
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 clean:

@@ -196,7 +196,9 @@ def main() -> None:
         f"trials_per_session={trials} grid={'x'.join(map(str, GRID))} voxels={ref['voxels']}",
         f"ref={ref_rate:.0f}trials/s ref_peak={max(x['peak_mb'] for x in results['reference']):.0f}MB",
         "convert=" + ",".join(f"{rates[n]:.0f}" for n in rates) + "trials/s",
-        "sessions_stage=" + ",".join(f"{best(f'convert_{n}')['trials'] / best(f'convert_{n}')['sessions_seconds']:.0f}" for n in rates) + "trials/s",
+        "sessions_stage="
+        + ",".join(f"{best(f'convert_{n}')['trials'] / best(f'convert_{n}')['sessions_seconds']:.0f}" for n in rates)
+        + "trials/s",
         "peak=" + ",".join(f"{peaks[n]:.0f}" for n in peaks) + "MB",
         f"baseline={best('convert_1')['baseline_mb']:.0f}MB",
         f"peak_growth_{n_sessions}v1={peaks[n_sessions] / peaks[1]:.2f}",

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from brainlens.backbones.convnet import ConvNetBackbone
-from brainlens.models.convnet import ConvNet, ConvNetConfig
 from brainlens.encoding.factortopy import FactorTopyConfig, _FactorTopyHead
+from brainlens.models.convnet import ConvNet, ConvNetConfig
 
 
 def reference_forward(head: _FactorTopyHead, local: list[torch.Tensor], global_: list[torch.Tensor]) -> torch.Tensor:
@@ -43,13 +43,13 @@ def reference_forward(head: _FactorTopyHead, local: list[torch.Tensor], global_:
     batch, n_voxels = local[0].shape[0], xy.shape[0]
     grid = xy.view(1, n_voxels, 1, 2).expand(batch, -1, -1, -1)
     feature = torch.zeros(batch, n_voxels, head.readout.shape[1])
-    for l, (layer_input, loc, glo) in enumerate(zip(head.inputs, local, global_)):
+    for layer, (layer_input, loc, glo) in enumerate(zip(head.inputs, local, global_)):
         loc = (loc - layer_input.local_mean[:, None, None]) / layer_input.local_std[:, None, None]
         tokens = F.conv2d(loc, layer_input.local.weight[:, :, None, None])  # (B, D, g, g)
         summary = layer_input.global_((glo - layer_input.global_mean) / layer_input.global_std)  # (B, D)
         sampled = F.grid_sample(tokens, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[..., 0]  # (B, D, V)
         mixed = scale[None, :, None] * sampled.transpose(1, 2) + (1 - scale[None, :, None]) * summary[:, None, :]
-        feature = feature + layers[None, :, l, None] * mixed  # (B, V, D)
+        feature = feature + layers[None, :, layer, None] * mixed  # (B, V, D)
     return (feature * head.readout).sum(-1) + head.bias
 
 

@@ -85,7 +85,7 @@ def build(args):
     if args.sd:
         import transformers
 
-        from brainlens.backbones.hf import HFVisionBackbone, _CLIP_MEAN, _CLIP_STD
+        from brainlens.backbones.hf import _CLIP_MEAN, _CLIP_STD, HFVisionBackbone
 
         vision = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(image_size=224, patch_size=16))
         backbone = HFVisionBackbone(vision, "clip-vit-b16 (random)", 224, _CLIP_MEAN, _CLIP_STD)

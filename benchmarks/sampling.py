@@ -138,7 +138,8 @@ def main() -> None:
     print(f"same images as the reference loop: max |difference| {largest_gap:.2e}")
     print(
         f"sampling: ratio={best['reference'] / best['ours']:.3f} (ours={rate['ours']:.2f}img/s "
-        f"reference={rate['reference']:.2f}img/s autoguided={rate['autoguided']:.2f}img/s guided={rate['guided']:.2f}img/s bf16={rate['bf16']:.2f}img/s "
+        f"reference={rate['reference']:.2f}img/s autoguided={rate['autoguided']:.2f}img/s "
+        f"guided={rate['guided']:.2f}img/s bf16={rate['bf16']:.2f}img/s "
         f"peak_mb={peak_mb:.0f} batch={batch} steps={steps} rounds={rounds} threads={torch.get_num_threads()} "
         f"cpus={os.cpu_count()} max_diff={largest_gap:.1e})"
     )

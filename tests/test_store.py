@@ -108,7 +108,7 @@ def test_fmri_only_store(tmp_path, arrays):
     info = store.validate(path)
     assert info["kind"] == "fmri-only" and info["n_images"] == 0
     with store.open_store(path) as s, pytest.raises(StoreError, match="trial_image.*fmri-only"):
-        s.trial_image
+        _ = s.trial_image
 
 
 def test_fmri_only_store_refuses_image_content(tmp_path, arrays):

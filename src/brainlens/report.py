@@ -194,11 +194,12 @@ def draw_encoder_maps(encoder_dir: str | Path, out: str | Path | None = None) ->
     return written
 
 
+# each run's objective (a region's response, or a contrast A − B) against the same objective on natural images
 _SYNTHESIS_COLUMNS = (
     ("category_accuracy", "category acc."),
-    ("true_response_mean", "true resp."),
-    ("top1pct_natural_response_mean", "top 1% natural"),
-    ("random_natural_response_mean", "random natural"),
+    ("true_objective_mean", "true objective"),
+    ("top1pct_natural_objective_mean", "top 1% natural"),
+    ("random_natural_objective_mean", "random natural"),
     ("oracle_ratio", "oracle ratio"),
 )
 

@@ -686,7 +686,11 @@ def _validate_file(
                 finite = np.isfinite(block)
                 if not finite.all():
                     row, col = np.argwhere(~finite)[0]
-                    fail("betas", f"trial {start + row}, voxel {col} is {block[row, col]} (not finite; {int((~finite).sum())} such values in trials {start}..{start + len(block) - 1})")
+                    fail(
+                        "betas",
+                        f"trial {start + row}, voxel {col} is {block[row, col]} "
+                        f"(not finite; {int((~finite).sum())} such values in trials {start}..{start + len(block) - 1})",
+                    )
                 if progress is not None:
                     progress(len(block))
     except StoreError:

@@ -19,7 +19,7 @@ def test_cached_features_match_the_backbone(tmp_path):
     with torch.no_grad():
         tokens = net.tokens(torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255)
     expected = torch.cat(
-        [torch.cat([pool_local(tokens[l].local, 2).flatten(1), tokens[l].global_], 1) for l in ("stage1", "stage3")], 1
+        [torch.cat([pool_local(tokens[layer].local, 2).flatten(1), tokens[layer].global_], 1) for layer in ("stage1", "stage3")], 1
     ).numpy()
     matrix = features.matrix()
     assert matrix.shape == (10, 8 * 4 + 8 + 16 * 4 + 16) == (10, features.n_features)

@@ -19,6 +19,14 @@ def test_encode_fit_and_map(simulated, tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_images"] == 6 and metrics["regions"]["EBA"]["n_voxels"] == metrics["n_voxels"]
     assert (out / "model.safetensors").is_file() and (out / "feature_cache").is_dir()
+    # by default a guide encoder on the shipped embedder, of the same voxels, goes into the folder for synthesis
+    assert "guide encoder on embedder" in printed
+    guide = json.loads((out / "guide" / "metrics.json").read_text())
+    assert guide["n_voxels"] == metrics["n_voxels"] and guide["regions"]["EBA"]["n_voxels"] == metrics["n_voxels"]
+    assert json.loads((out / "config.json").read_text())["guide"] == {"folder": "guide", "backbone": "embedder"}
+    assert main(args[:-2] + ["--region", "EBA", "--guide-backbone", "none", "--out", str(tmp_path / "alone")]) == 0
+    assert not (tmp_path / "alone" / "guide").exists()
+    assert "guide" not in json.loads((tmp_path / "alone" / "config.json").read_text())
     assert main(["encode", "map", str(out), "--out", str(tmp_path / "maps")]) == 0
     assert Image.open(tmp_path / "maps" / "encoder_scores.png").size[0] > 500
 

@@ -203,7 +203,8 @@ def make_bold5000(root: Path, *, subject: int = 1, seed: int = 0) -> BOLD5000Cop
     # BOLD5000 mixes COCO, ImageNet and SUN scene images, each named as its source names it
     names = [f"COCO_train2014_{k:012d}.jpg" for k in (391895, 522418, 184613, 318219, 554625, 397133, 37777)]
     names += [f"n0{1440764 + 7 * k}_{1000 + k}.JPEG" for k in range(7)]
-    names += [f"{place}{k}.jpg" for k, place in enumerate(["airport", "bedroom", "kitchen", "library", "alley", "beach", "canyon", "desert"])]
+    places = ["airport", "bedroom", "kitchen", "library", "alley", "beach", "canyon", "desert"]
+    names += [f"{place}{k}.jpg" for k, place in enumerate(places)]
     order = rng.permutation(len(names))
     names = [names[k] for k in order]
     repeated, unseen = names[:3], names[18:]  # names[3:18] are shown once
@@ -214,7 +215,7 @@ def make_bold5000(root: Path, *, subject: int = 1, seed: int = 0) -> BOLD5000Cop
     trial_names = [names[k] for k in rng.permutation(np.array([0, 1, 2] * 3 + list(range(3, 18))))]
     shown_before = set()
     listed = []
-    for k, name in enumerate(trial_names):
+    for name in trial_names:
         # the first repeated image is marked rep_ on every showing, the others only after the first
         marked = name in repeated and (name == repeated[0] or name in shown_before)
         listed.append(f"rep_{name}" if marked else name)

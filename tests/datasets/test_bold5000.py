@@ -95,14 +95,16 @@ def test_regions_and_hemispheres(converted):
         assert s.region_voxels("RH")[:4].tolist() == [5, 6, 7, 8]
         assert s.info()["regions"] == {r: sum(BOLD5000_WIDTHS[r]) for r in BOLD5000_ROIS}
         with pytest.raises(store.StoreError, match="no voxel locations"):
-            s.space
+            _ = s.space
 
 
 def test_lists_and_betas_must_agree(tmp_path):
     b5k = make_bold5000(tmp_path / "b")
     run = b5k.lists_dir / "CSI1_sess02/CSI_sess02_run02.txt"
     run.write_text(run.read_text() + "beach5.jpg\n")
-    with pytest.raises(ValueError, match=r"LHEarlyVis.npy: expected one row per line of the presentation lists in .*CSI1 \(25\); found 24 rows"):
+    with pytest.raises(
+        ValueError, match=r"LHEarlyVis.npy: expected one row per line of the presentation lists in .*CSI1 \(25\); found 24 rows"
+    ):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
 
 
@@ -111,7 +113,9 @@ def test_unknown_image_name_is_named(tmp_path):
     run = b5k.lists_dir / "CSI1_sess01/CSI_sess01_run02.txt"
     lines = run.read_text().splitlines()
     run.write_text("\n".join(["no_such_image.jpg", *lines[1:]]) + "\n")
-    with pytest.raises(ValueError, match=r"img_dict.npy: expected an image for every presented name \(session 1, run 2 shows 'no_such_image.jpg'\)"):
+    with pytest.raises(
+        ValueError, match=r"img_dict.npy: expected an image for every presented name \(session 1, run 2 shows 'no_such_image.jpg'\)"
+    ):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
 
 

@@ -101,8 +101,11 @@ def test_regions_follow_the_masks(god, converted):
 
 def test_no_voxel_locations(converted):
     path, _ = converted
-    with store.open_store(path) as s, pytest.raises(store.StoreError, match=r"\[voxel/vertex\]: missing: this store has no voxel locations.*'god'"):
-        s.vertex
+    with (
+        store.open_store(path) as s,
+        pytest.raises(store.StoreError, match=r"\[voxel/vertex\]: missing: this store has no voxel locations.*'god'"),
+    ):
+        _ = s.vertex
 
 
 def test_labels_and_class_names(god, converted):
@@ -150,7 +153,9 @@ def test_images_outside_both_scales_fail(tmp_path):
         train, test = f["train_images"].astype(np.float32), f["test_images"].astype(np.float32)
     train[0, 0, 0, 0] = 300.0
     np.savez(images, train_images=train, test_images=test)
-    with pytest.raises(ValueError, match=r"\[train_images\]: expected pixel values in \[0, 1\] or \[0, 255\]; found float32 values 0.0..300.0"):
+    with pytest.raises(
+        ValueError, match=r"\[train_images\]: expected pixel values in \[0, 1\] or \[0, 255\]; found float32 values 0.0..300.0"
+    ):
         convert_god(god.root, 3, tmp_path / "g.h5")
     assert not (tmp_path / "g.h5").exists()
 
@@ -195,7 +200,9 @@ def test_label_csv_is_checked(tmp_path):
     csv_path = god.root / "imagenet_training_label.csv"
     lines = csv_path.read_text().splitlines()
     csv_path.write_text("\n".join(["image_id,file", *lines]) + "\n")
-    with pytest.raises(ValueError, match=r"imagenet_training_label.csv \[row 1\]: expected a first field '<WordNet offset>.<image number>'"):
+    with pytest.raises(
+        ValueError, match=r"imagenet_training_label.csv \[row 1\]: expected a first field '<WordNet offset>.<image number>'"
+    ):
         convert_god(god.root, 3, tmp_path / "g.h5")
     csv_path.write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match=r"imagenet_training_label.csv: expected one row per image of images_256.npz \(8\); found 7 rows"):

@@ -76,7 +76,7 @@ def test_nothing_paired_is_there(frames):
         with pytest.raises(store.StoreError, match=r"\[split\]: missing"):
             store.load_split(s, "train")
         with pytest.raises(store.StoreError, match=r"\[voxel/vertex\]: missing: this store has no voxel locations"):
-            s.vertex
+            _ = s.vertex
 
 
 @pytest.mark.parametrize("step", [10, 7])

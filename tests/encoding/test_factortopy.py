@@ -10,7 +10,6 @@ from brainlens import store
 from brainlens.backbones import Backbone, LayerTokens
 from brainlens.backbones.cache import FeatureCache
 from brainlens.backbones.convnet import load_convnet_backbone
-from brainlens.models.convnet import SHIPPED_DIR
 from brainlens.encoding.factortopy import (
     FactorTopyConfig,
     FactorTopyEncoder,
@@ -18,6 +17,7 @@ from brainlens.encoding.factortopy import (
     cortical_coordinates,
     fit_factortopy,
 )
+from brainlens.models.convnet import SHIPPED_DIR
 from brainlens.store import StoreError
 from brainlens.surface import load_fsaverage5
 from tests.backbones.test_backbones import tiny_convnet
@@ -163,14 +163,14 @@ def _published_forward(head, local, global_):
     layers, xy, scale = head.selections()
     batch, n_voxels = local[0].shape[0], xy.shape[0]
     feature = 0
-    for l, (layer_input, loc, glo) in enumerate(zip(head.inputs, local, global_)):
+    for layer, (layer_input, loc, glo) in enumerate(zip(head.inputs, local, global_)):
         loc = (loc - layer_input.local_mean[:, None, None]) / layer_input.local_std[:, None, None]
         tokens = torch.einsum("bchw,dc->bdhw", loc, layer_input.local.weight)
         summary = layer_input.global_((glo - layer_input.global_mean) / layer_input.global_std)
         grid = xy.view(1, n_voxels, 1, 2).expand(batch, -1, -1, -1)
         sampled = F.grid_sample(tokens, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[..., 0].transpose(1, 2)
         mixed = scale[None, :, None] * sampled + (1 - scale[None, :, None]) * summary[:, None, :]  # (B, V, D)
-        feature = feature + layers[None, :, l, None] * mixed
+        feature = feature + layers[None, :, layer, None] * mixed
     return (feature * head.readout).sum(-1) + head.bias
 
 
@@ -284,7 +284,9 @@ def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(fitted, wor
     assert (interrupted / "checkpoints" / "epoch_0001" / "epoch.json").is_file()
     assert not (interrupted / "model.safetensors").exists()
     events = []
-    resumed = fit(world[0], saved_convnet, interrupted, resume=True, cache_dir=out.parent / "cache", progress=lambda e, v: events.append((e, v)))
+    resumed = fit(
+        world[0], saved_convnet, interrupted, resume=True, cache_dir=out.parent / "cache", progress=lambda e, v: events.append((e, v))
+    )
     assert ("resume", {"epoch": 1}) in events
     assert [v["epoch"] for e, v in events if e == "epoch"] == [2]
     for (name, a), (_, b) in zip(resumed.head.state_dict().items(), encoder.head.state_dict().items()):

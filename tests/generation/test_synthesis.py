@@ -6,11 +6,17 @@ import torch
 from PIL import Image
 
 from brainlens.cli import main
-from brainlens.encoding.encoder import fit_ridge_encoder
-from brainlens.generation.synthesis import (
-    BRAINDIVE_GUIDANCE_SCALE, SynthesisConfig, default_guidance_scale, region_category, synthesize,
-)
+from brainlens.encoding.encoder import fit_guide_encoder, fit_ridge_encoder, guiding_encoders, load_encoder
 from brainlens.generation.pipeline_brain_guided import default_autoguidance_scale
+from brainlens.generation.synthesis import (
+    BRAINDIVE_GUIDANCE_SCALE,
+    RERANK_FACTOR,
+    SynthesisConfig,
+    default_guidance_scale,
+    n_drawn,
+    region_category,
+    synthesize,
+)
 from brainlens.insilico.brain import InSilicoSubject
 from tests.backbones.test_backbones import tiny_convnet
 
@@ -53,10 +59,19 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
         assert key in saved, key
     assert saved["objective"] == "OPA-anterior - OPA-posterior" and saved["category"] == "place"
     assert saved["top1pct_natural_response_mean"] > saved["random_natural_response_mean"]
+    # a contrast is judged against the natural pool's top 1 % of the same contrast, not of the region's response
+    from brainlens.evaluation.insilico import natural_baseline, subject
+
+    truth = subject(1)
+    a, b = np.flatnonzero(truth.region_mask("OPA-anterior")), np.flatnonzero(truth.region_mask("OPA-posterior"))
+    contrast = natural_baseline(truth, a, n_pool=200, contrast_voxels=b)
+    assert saved["top1pct_natural_objective_mean"] == saved["top1pct_natural_contrast_mean"] == contrast.top1pct_mean
+    assert saved["true_objective_mean"] == saved["true_contrast_mean"]
+    assert saved["top1pct_natural_contrast_mean"] != saved["top1pct_natural_response_mean"]
     assert saved["images_per_minute"] > 0
     # no scale given: a model other than the shipped one gets BrainDiVE's, recorded with the run
     assert json.loads((setup / "out" / "config.json").read_text())["guidance_scale"] == BRAINDIVE_GUIDANCE_SCALE
-    assert default_guidance_scale("diffusion") == 1000.0
+    assert default_guidance_scale("diffusion") == 1000.0 and default_guidance_scale("diffusion", 2) == 1200.0
     assert default_autoguidance_scale("diffusion") == 1.0 and default_autoguidance_scale("other/model") is None
     # same seed, same images
     again, _ = synthesize(setup / "encoder", SynthesisConfig(**{**config.__dict__, "oracle": False}))
@@ -128,3 +143,56 @@ def test_natural_baseline_is_the_top_percent_of_a_fixed_pool():
     assert baseline.top_images.shape == (2, 64, 64, 3)
     with pytest.raises(ValueError, match="n_pool must be at least 100"):
         natural_baseline(truth, voxels, n_pool=50)
+    # a contrast: the pool's top 1 % by PPA minus RSC, and the mean of that contrast
+    other = np.flatnonzero(truth.region_mask("RSC"))
+    difference = region_response(truth, pool, voxels) - region_response(truth, pool, other)
+    contrast = natural_baseline(truth, voxels, n_pool=200, contrast_voxels=other)
+    np.testing.assert_allclose(contrast.top1pct_mean, np.sort(difference)[::-1][:2].mean(), rtol=1e-5)
+    np.testing.assert_allclose(contrast.random_mean, difference.mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_default_run_draws_five_times_and_keeps_the_encoders_best_fifth(setup):
+    common = dict(region="FFA-1", model=str(setup / "diffusion"), steps=2, batch_size=10, oracle=False, natural_pool=200,
+                  embedder=str(setup / "embedder"))
+    assert RERANK_FACTOR == 5 and n_drawn(SynthesisConfig(region="FFA-1", n=3)) == 15
+    assert n_drawn(SynthesisConfig(region="FFA-1", n=3, rerank_from=0)) == 3
+    with pytest.raises(ValueError, match="rerank_from must be 0 .* or at least n \\(3\\); 2 was provided"):
+        synthesize(setup / "encoder", SynthesisConfig(**common, n=3, rerank_from=2))
+    pool, _ = synthesize(setup / "encoder", SynthesisConfig(**common, n=10, rerank_from=0))
+    kept, metrics = synthesize(setup / "encoder", SynthesisConfig(**common, n=2))
+    assert metrics["n_drawn"] == 10 and kept.shape[0] == 2
+    # the kept two are the pool's two that the encoder predicts to drive FFA-1 most, best first
+    encoder = load_encoder(setup / "encoder")
+    from brainlens.store import open_store
+
+    with open_store(setup / "sub1.h5") as store:
+        region = store.region_voxels("FFA-1")
+    columns = np.flatnonzero(np.isin(encoder.voxel_index.numpy(), region))
+    with torch.no_grad():
+        predicted = encoder(pool)[:, columns].mean(1)
+    best = torch.argsort(predicted, descending=True)[:2]
+    torch.testing.assert_close(kept, pool[best], atol=1e-4, rtol=0)
+
+
+def test_guide_encoder_in_the_encoder_folder_guides_with_it(setup, tmp_path):
+    main_dir = tmp_path / "encoder"
+    fit_ridge_encoder(setup / "sub1.h5", str(setup / "backbone"), out=main_dir, grid=1, cv=3, voxels="FFA-1")
+    assert guiding_encoders(main_dir) == [main_dir]
+    guide, metrics = fit_guide_encoder(main_dir, str(setup / "embedder"), grid=1, cv=3)
+    assert guiding_encoders(main_dir) == [main_dir, main_dir / "guide"]
+    assert json.loads((main_dir / "config.json").read_text())["guide"] == {"folder": "guide", "backbone": str(setup / "embedder")}
+    assert torch.equal(guide.voxel_index, load_encoder(main_dir).voxel_index)  # the same voxels, in the same order
+    assert metrics["n_voxels"] == guide.n_voxels
+    config = SynthesisConfig(region="FFA-1", n=2, rerank_from=0, model=str(setup / "diffusion"), steps=2, oracle=False,
+                             natural_pool=200, embedder=str(setup / "embedder"))
+    both, metrics = synthesize(main_dir, config)
+    assert metrics["encoders"] == [str(main_dir), str(main_dir / "guide")] and metrics["guidance_scale"] == 130.0
+    explicit, _ = synthesize([main_dir, main_dir / "guide"], config)
+    torch.testing.assert_close(both, explicit)
+    alone, metrics = synthesize(main_dir, SynthesisConfig(**{**config.__dict__, "guide_encoder": False}))
+    assert metrics["encoders"] == [str(main_dir)] and (alone - both).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="another backbone than the encoder's own"):
+        fit_guide_encoder(main_dir, str(setup / "backbone"))
+    # refitting the encoder into its folder drops the old guide: it was fitted beside another read-out
+    fit_ridge_encoder(setup / "sub1.h5", str(setup / "backbone"), out=main_dir, grid=1, cv=3, voxels="FFA-1")
+    assert guiding_encoders(main_dir) == [main_dir]

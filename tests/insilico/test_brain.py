@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from brainlens.reliability import noise_ceiling
 from brainlens.insilico import stimuli
 from brainlens.insilico.brain import SHARED_TEST_SEED, InSilicoSubject
-from brainlens.insilico.stimuli import to_tensor
 from brainlens.insilico.layout import REGION_CATEGORY, STIMULUS_DEGREES
+from brainlens.insilico.stimuli import to_tensor
+from brainlens.reliability import noise_ceiling
 
 
 @pytest.fixture(scope="module")

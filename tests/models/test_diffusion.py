@@ -10,18 +10,18 @@ import torch.nn.functional as F
 
 diffusers = pytest.importorskip("diffusers")
 
-from tests.models.shipped import require_shipped  # noqa: E402
-from brainlens.models import diffusion  # noqa: E402
-from brainlens.models import zoo as diffusion_zoo  # noqa: E402
-from brainlens.models import vae as vae_model  # noqa: E402
-from brainlens.models._training import HELDOUT_SEED  # noqa: E402
-from brainlens.models.diffusion import UNetSpec, two_way_identification  # noqa: E402
-from brainlens.models.vae import VAESpec  # noqa: E402
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline  # noqa: E402
-from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
-from brainlens.models.zoo import load_pipeline, load_vae  # noqa: E402
 from brainlens.insilico import stimuli  # noqa: E402
 from brainlens.insilico.stimuli import to_tensor  # noqa: E402
+from brainlens.models import diffusion  # noqa: E402
+from brainlens.models import vae as vae_model  # noqa: E402
+from brainlens.models import zoo as diffusion_zoo  # noqa: E402
+from brainlens.models._training import HELDOUT_SEED  # noqa: E402
+from brainlens.models.diffusion import UNetSpec, two_way_identification  # noqa: E402
+from brainlens.models.pipeline_embedding import EmbeddingDiffusionPipeline  # noqa: E402
+from brainlens.models.vae import VAESpec  # noqa: E402
+from brainlens.models.zoo import load_pipeline, load_vae  # noqa: E402
+from tests.models.shipped import require_shipped  # noqa: E402
 
 DIM = 8  # embedding size of the tiny models
 

@@ -9,14 +9,18 @@ import torch
 
 pytest.importorskip("transformers")
 
-from tests.models.shipped import require_shipped  # noqa: E402
 from brainlens.cli import main  # noqa: E402
+from brainlens.insilico import stimuli  # noqa: E402
 from brainlens.models import embedder as embedder_module  # noqa: E402
 from brainlens.models import load_embedder, load_model  # noqa: E402
 from brainlens.models.embedder import (  # noqa: E402
-    CATEGORY_PROMPTS, EmbedderSpec, build_tokenizer, gaussian_blur, train_embedder,
+    CATEGORY_PROMPTS,
+    EmbedderSpec,
+    build_tokenizer,
+    gaussian_blur,
+    train_embedder,
 )
-from brainlens.insilico import stimuli  # noqa: E402
+from tests.models.shipped import require_shipped  # noqa: E402
 
 
 @pytest.fixture(scope="module")

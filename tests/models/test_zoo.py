@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from tests.models.shipped import require_shipped  # noqa: E402
 from brainlens.models import zoo
 from brainlens.models.zoo import ModelNotFoundError, ShippedModel, load_model
+from tests.models.shipped import require_shipped  # noqa: E402
 
 transformers = pytest.importorskip("transformers")
 diffusers = pytest.importorskip("diffusers")

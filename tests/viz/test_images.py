@@ -76,7 +76,7 @@ def test_category_grid_rows_follow_categories():
         hits = np.argwhere((pixels == images[k, 0, 0]).all(axis=2))
         if len(hits):
             top[k] = tuple(hits.min(axis=0))
-    for k, (y, x) in top.items():
+    for k, (y, _x) in top.items():
         assert (y - pad) // (tile_h + pad) == category[k]
     # Category 2 has five images but only the first three are shown, in order.
     assert sorted(k for k in top if category[k] == 2) == [0, 2, 5]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from brainlens._io import write_json as _write_json
 from brainlens.cli._progress import _Bars
-from brainlens.cli.encode import _fit_encoder
+from brainlens.cli.encode import _fit_encoder, _fit_guide
 from brainlens.cli.subject import _simulate
 
 
@@ -32,7 +32,7 @@ DEMO_SYNTHESIS_REGIONS = ("FFA-1", "EBA", "PPA", "VWFA-1", "food")
 DEMO_SYNTHESIS_CONTRASTS = (("OPA-anterior", "OPA-posterior"), ("OPA-posterior", "OPA-anterior"))
 
 
-def _demo_synthesis(encoder_dirs: list[Path], out: Path, n: int, quiet: bool) -> dict:
+def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
     from brainlens.generation.synthesis import SynthesisConfig, synthesize
     from brainlens.report import draw_synthesis_summary
 
@@ -42,16 +42,18 @@ def _demo_synthesis(encoder_dirs: list[Path], out: Path, n: int, quiet: bool) ->
         name = region if contrast is None else f"{region} - {contrast}"
         bars = _Bars(quiet=quiet)
         try:
-            images, metrics = synthesize(encoder_dirs, SynthesisConfig(region=region, contrast=contrast, n=n),
+            images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n),
                                          out=out / "synthesis" / name.replace(" - ", "_minus_"), progress=bars)
         finally:
             bars.close()
         pixels = (images * 255).round().byte().permute(0, 2, 3, 1).numpy()
         runs[name] = (pixels, metrics)
         table[name] = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict)) or k == "true_attributes_mean"}
-        print(f"      {name:<28} category accuracy {_fmt(metrics.get('category_accuracy'))}, true response "
-              f"{_fmt(metrics.get('true_response_mean'))} vs top 1 % natural {_fmt(metrics.get('top1pct_natural_response_mean'))}, "
-              f"oracle ratio {_fmt(metrics.get('oracle_ratio'))}", flush=True)
+        what = "response" if contrast is None else "contrast"
+        print(f"      {name:<28} category accuracy {_fmt(metrics.get('category_accuracy'))}, true {what} "
+              f"{_fmt(metrics.get('true_objective_mean'))} vs top 1 % natural "
+              f"{_fmt(metrics.get('top1pct_natural_objective_mean'))}, oracle ratio {_fmt(metrics.get('oracle_ratio'))}",
+              flush=True)
     pictures = draw_synthesis_summary(runs, out)
     for path in pictures:
         print(f"      {path}")
@@ -104,18 +106,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = {"simulate": summary, "pictures": [str(p) for p in pictures + maps], "encoding": encoding}
 
     if args.synthesis_images > 0:
-        guides = [encoder_dir]
-        if args.guide_backbone != "none":
-            print(f"      a second ridge encoder, on {args.guide_backbone}, to guide synthesis with the first", flush=True)
-            guides.append(out / "encoder_guide")
-            second = _fit_encoder(store_path, args.guide_backbone, "ridge", guides[1], layers=None, grid=4, region=None,
-                                  cv=5, epochs=0, resume=False, device="cpu", quiet=args.quiet)
-            result["encoding"]["guide_encoder"] = {"encoder": str(guides[1]), "backbone": args.guide_backbone,
-                                                   "median_r2_over_nc": second["median_r2_over_nc"]}
+        guide = _fit_guide(encoder_dir, args.guide_backbone, args.backbone, grid=4, cv=5, device="cpu", quiet=args.quiet)
+        if guide is not None:
+            result["encoding"]["guide_encoder"] = {"encoder": str(encoder_dir / "guide"), "backbone": args.guide_backbone,
+                                                   "median_r2_over_nc": guide["median_r2_over_nc"]}
         print(f"[4/{stages}] brain-guided synthesis: {args.synthesis_images} images per region, scored by the "
               f"ground-truth brain", flush=True)
         started = time.perf_counter()
-        result["synthesis"] = _demo_synthesis(guides, out, args.synthesis_images, args.quiet)
+        result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.quiet)
         result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(out / "summary.json", result)
     return 0
@@ -134,6 +132,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--synthesis-images", type=int, default=16,
                    help="brain-guided images per region (default 16; 0 skips synthesis)")
     p.add_argument("--guide-backbone", default="embedder",
-                   help="backbone of a second encoder that guides synthesis together with the first (their "
-                   "standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
+                   help="backbone of the guide encoder (encoder/guide/) that guides synthesis together with the first "
+                   "(their standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
     p.set_defaults(func=cmd_demo)

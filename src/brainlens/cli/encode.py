@@ -47,6 +47,24 @@ def _fit_encoder(store_path: Path, backbone: str, model: str, out: Path, *, laye
     return metrics
 
 
+def _fit_guide(encoder_dir: Path, backbone: str, main_backbone: str, *, grid: int, cv: int, device: str,
+               quiet: bool) -> dict | None:
+    """The guide encoder inside ``encoder_dir`` (ridge on ``backbone``, same voxels), or None when ``backbone`` is
+    'none' or the encoder's own."""
+    from brainlens.encoding.encoder import GUIDE_FOLDER, fit_guide_encoder
+
+    if backbone == "none" or backbone == main_backbone:
+        return None
+    print(f"fitting the guide encoder on {backbone} into {encoder_dir / GUIDE_FOLDER} (synthesis guides by both)",
+          file=sys.stderr, flush=True)
+    bars = _Bars(quiet=quiet)
+    try:
+        _, metrics = fit_guide_encoder(encoder_dir, backbone, grid=grid, cv=cv, device=device, progress=bars)
+    finally:
+        bars.close()
+    return metrics
+
+
 def cmd_encode_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     layers = tuple(name.strip() for name in args.layers.split(",")) if args.layers else None
@@ -54,6 +72,12 @@ def cmd_encode_fit(args: argparse.Namespace) -> int:
                            region=args.region, cv=args.cv, epochs=args.epochs, resume=args.resume, device=args.device,
                            quiet=args.quiet)
     _print_encoder_metrics(metrics, out)
+    guide = _fit_guide(out, args.guide_backbone, args.backbone, grid=args.grid, cv=args.cv, device=args.device,
+                       quiet=args.quiet)
+    if guide is not None:
+        over_nc = guide["median_r2_over_nc"]
+        print(f"  guide encoder on {args.guide_backbone}: test median R² {guide['median_r2']:.3f}, median R²/NC "
+              f"{'n/a' if over_nc is None else f'{over_nc:.3f}'}")
     return 0
 
 
@@ -75,7 +99,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Fit a voxelwise encoder on the store's train (and val) images, repeats averaged, and score it on "
         "the test split. Writes DIR/config.json, DIR/model.safetensors (the read-out; the backbone loads by name) and "
         "DIR/metrics.json (median_r2, median_r2_over_nc, algonauts_score, per region under 'regions', per voxel under "
-        "'voxels'). Ridge features are cached in DIR/feature_cache and never recomputed.")
+        "'voxels'). Ridge features are cached in DIR/feature_cache and never recomputed. By default a second, guide "
+        "encoder (ridge on the shipped embedder, the same voxels) goes into DIR/guide/: brain-guided synthesis guides "
+        "by both, which drives the category regions further than one encoder (benchmarks/RESULTS.md).")
     p.add_argument("--store", required=True, help="subject store (HDF5) with images and a train/test split")
     p.add_argument("--backbone", default="insilico-convnet",
                    help="shipped backbone (insilico-convnet; embedder, the shipped image-text embedder's image tower, "
@@ -91,6 +117,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--cv", type=int, default=5, help="ridge: folds for choosing each voxel's alpha (default 5)")
     p.add_argument("--epochs", type=int, default=20, help="factortopy: training epochs (default 20)")
     p.add_argument("--resume", action="store_true", help="factortopy: continue from the last epoch checkpoint in --out")
+    p.add_argument("--guide-backbone", default="embedder",
+                   help="backbone of the guide encoder fitted into OUT/guide/ for brain-guided synthesis, or 'none' "
+                   "(default embedder; skipped when it is --backbone itself)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_encode_fit)
     p = encode_tools.add_parser("map", help="draw an encoder's scores (and FactorTopy selectors) on flat maps",

@@ -65,7 +65,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  images   {info['n_images']} × {'×'.join(map(str, info['image_shape']))}  "
               f"split train/val/test {info['split_images']['train']}/{info['split_images']['val']}/{info['split_images']['test']}")
         r = info["repeats_per_image"]
-        print(f"  trials   {info['n_trials']} in {info['n_sessions']} sessions, repeats per image {r['min']}–{r['max']} (mean {r['mean']:.2f})")
+        print(f"  trials   {info['n_trials']} in {info['n_sessions']} sessions, "
+              f"repeats per image {r['min']}–{r['max']} (mean {r['mean']:.2f})")
     else:
         print(f"  trials   {info['n_trials']} in {info['n_sessions']} sessions (fMRI only)")
     where = f"in {info['space']}" if info["space"] else "without locations"
@@ -141,7 +142,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def add_insilico_commands(commands: argparse._SubParsersAction) -> None:
     """Add `insilico` and its tools to the top-level commands."""
-    insilico = commands.add_parser("insilico", help="tools of the in-silico subject").add_subparsers(dest="tool", required=True, metavar="TOOL")
+    insilico = commands.add_parser("insilico", help="tools of the in-silico subject").add_subparsers(
+        dest="tool", required=True, metavar="TOOL"
+    )
     p = insilico.add_parser("train-category-net", help="retrain the ground-truth brain's category network",
                             description="Retrain the fixed category network that the in-silico brain's category regions read "
                             "(the shipped weights came from the defaults; deterministic from --seed).")

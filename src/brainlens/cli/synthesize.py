@@ -14,8 +14,9 @@ def _synthesis_config(args: argparse.Namespace):
     return SynthesisConfig(
         region=args.region, contrast=args.contrast, n=args.n, rerank_from=args.rerank, model=args.model,
         guidance_scale=args.guidance_scale, steps=args.steps, scheduler=args.scheduler, gradient_path=args.gradient_path,
-        guidance_every=args.guidance_every, autoguidance_scale=args.autoguidance_scale, seed=args.seed, batch_size=args.batch_size, device=args.device,
-        fp16=args.fp16, oracle=not args.no_oracle, embedder=args.embedder, category_prompts=args.category_prompts,
+        guidance_every=args.guidance_every, autoguidance_scale=args.autoguidance_scale, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, fp16=args.fp16, oracle=not args.no_oracle, embedder=args.embedder,
+        category_prompts=args.category_prompts, guide_encoder=not args.no_guide_encoder,
     )
 
 
@@ -47,10 +48,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Steer an unconditional latent diffusion model with a fitted encoder's gradient so that the images "
         "drive a region (or a region more than another). Writes OUT/images/*.png, OUT/grid.png, OUT/config.json and "
         "OUT/metrics.json (category_accuracy; on an in-silico store also true_response_mean, "
-        "top1pct_natural_response_mean, oracle_ratio).")
+        "top1pct_natural_response_mean, oracle_ratio). By default it draws 5 × N images and keeps the encoder's best N.")
     p.add_argument("--encoder", required=True, nargs="+", metavar="DIR",
-                   help="encoder folder from `brainlens encode fit`; several folders (encoders of the same voxels on "
-                   "different backbones, e.g. insilico-convnet and embedder) guide by their standardised mean")
+                   help="encoder folder from `brainlens encode fit` (with its guide encoder, when it has one, the two "
+                   "guide by their standardised mean); or several folders, encoders of the same voxels on different "
+                   "backbones, that guide together the same way")
     p.add_argument("--region", required=True, help="target region, by its name in the store (e.g. FFA-1, OPA-anterior)")
     p.add_argument("--contrast", help="a region to subtract: maximise REGION minus CONTRAST (e.g. the other half)")
     p.add_argument("--n", type=int, default=32, help="images to keep (default 32)")
@@ -58,8 +60,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="store to read regions from (default: the encoder's)")
     p.add_argument("--model", default="diffusion", help="diffusion model: shipped name, folder or hub id such as "
                    "stabilityai/stable-diffusion-2-1-base (default: the shipped 'diffusion')")
-    p.add_argument("--guidance-scale", type=float, help="strength of the brain guidance (default: 1000 for the shipped "
-                   "model, where it was measured; 130, BrainDiVE's value, for other models)")
+    p.add_argument("--guidance-scale", type=float, help="strength of the brain guidance (default, measured for the "
+                   "shipped model: 1200 with its guide encoder, 1000 with one encoder; 130, BrainDiVE's value, for other "
+                   "models)")
     p.add_argument("--steps", type=int, default=50, help="denoising steps (default 50, as BrainDiVE)")
     p.add_argument("--scheduler", default="dpm", help="sampler: ddim, dpm, dpm-single, ddpm, pndm, unipc (default dpm)")
     p.add_argument("--gradient-path", choices=("unet", "x0"), default="x0",
@@ -69,7 +72,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--autoguidance-scale", type=float, help="autoguidance of the sampler by the model's weaker guide UNet "
                    "(default: 1, off, for the shipped model, where brain guidance was measured without it; other "
                    "models sample with their own; 1 turns it off)")
-    p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction")
+    p.add_argument("--rerank", type=int, help="draw this many images and keep the --n best by the encoder's prediction "
+                   "(default 5 × --n: the best fifth, as BrainDiVE; 0 turns re-ranking off)")
+    p.add_argument("--no-guide-encoder", action="store_true",
+                   help="guide by the encoder alone, without the guide encoder that `brainlens encode fit` put in its folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed + i (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

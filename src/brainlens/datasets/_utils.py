@@ -106,7 +106,7 @@ def blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
 
 def check_numeric(path: str | os.PathLike, key: str, shape: tuple[int, ...], dtype: np.dtype, expected: str) -> None:
     """A released array must hold real numbers (its exact dtype is often unconfirmed)."""
-    if dtype == bool or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    if np.dtype(dtype).kind == "b" or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise format_error(path, key, f"{expected} of real numbers", f"shape {shape} dtype {dtype}")
 
 

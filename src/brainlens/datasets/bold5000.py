@@ -198,5 +198,7 @@ def _read_img_dict(path: Path) -> dict[str, np.ndarray]:
     # a pickled dict, so it needs allow_pickle (DATASETS.md §7); it is part of the dataset as released
     data = np.load(path, allow_pickle=True)
     if data.dtype != object or data.shape != () or not isinstance(data.item(), dict):
-        raise format_error(path, None, "a pickled dict {image name: (256, 256, 3) uint8}", f"an array of shape {data.shape} dtype {data.dtype}")
+        raise format_error(
+            path, None, "a pickled dict {image name: (256, 256, 3) uint8}", f"an array of shape {data.shape} dtype {data.dtype}"
+        )
     return {str(name): image for name, image in data.item().items()}

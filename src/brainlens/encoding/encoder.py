@@ -25,14 +25,20 @@ from brainlens.backbones import Backbone, backbone_for
 from brainlens.backbones.cache import FeatureCache, pool_local
 from brainlens.encoding import scores
 from brainlens.encoding.ridge import DEFAULT_ALPHAS, VoxelRidge
-from brainlens.store import SPLITS, Store, StoreError, load_split, open_store
 from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
+from brainlens.store import SPLITS, Store, StoreError, load_split, open_store
 
 __all__ = [
-    "RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "evaluate_encoder", "load_encoder", "write_json",
+    "RidgeEncoder", "EncoderEnsemble", "reference_images", "fit_ridge_encoder", "fit_guide_encoder", "guiding_encoders",
+    "evaluate_encoder", "load_encoder", "write_json",
 ]
 
 ENCODER_MODELS = ("ridge", "factortopy")
+# A second encoder, on another backbone, saved inside the first one's folder; brain-guided synthesis guides by
+# both (their EncoderEnsemble), which drives the category regions further than either alone does
+# (benchmarks/RESULTS.md, "Two encoders guide together"). `brainlens encode fit` fits it by default.
+GUIDE_FOLDER = "guide"
+DEFAULT_GUIDE_BACKBONE = "embedder"
 
 
 class RidgeEncoder(nn.Module):
@@ -280,6 +286,53 @@ def fit_ridge_encoder(
         encoder.save(out)
         write_json(Path(out) / "metrics.json", metrics)
     return encoder, metrics
+
+
+def fit_guide_encoder(
+    encoder_dir: str | Path,
+    backbone: Backbone | str = DEFAULT_GUIDE_BACKBONE,
+    *,
+    store: Store | str | Path | None = None,
+    device: str = "cpu",
+    progress: Callable[[str, int], None] | None = None,
+    **ridge_options,
+) -> tuple[RidgeEncoder, dict]:
+    """Fit the guide encoder of a fitted encoder: a ridge encoder on ``backbone``, on the same store and voxels,
+    saved in ``encoder_dir/guide/`` and named in ``encoder_dir/config.json``, so that :func:`guiding_encoders`
+    and brain-guided synthesis find it. ``ridge_options`` go to :func:`fit_ridge_encoder` (``grid``, ``cv``, ...).
+    Returns the guide encoder and its test metrics.
+
+    >>> fit_ridge_encoder("sub1.h5", "insilico-convnet", out="enc")
+    >>> fit_guide_encoder("enc")                 # enc/guide/: ridge on the shipped embedder's image tower
+    """
+    folder = Path(encoder_dir)
+    config = _read_config(folder)
+    name = backbone if isinstance(backbone, str) else backbone.name
+    if name == config.get("backbone"):
+        raise ValueError(f"the guide encoder needs another backbone than the encoder's own ({name!r}); "
+                         f"{name!r} was provided.")
+    voxel_index = load_encoder(folder).voxel_index.cpu().numpy()
+    store = store if store is not None else config.get("store")
+    if store is None:
+        raise ValueError(f"{folder / 'config.json'} names no store; pass store= to fit the guide encoder on.")
+    guide, metrics = fit_ridge_encoder(store, backbone, out=folder / GUIDE_FOLDER, voxels=voxel_index, device=device,
+                                       progress=progress, **ridge_options)
+    write_json(folder / "config.json", {**config, "guide": {"folder": GUIDE_FOLDER, "backbone": name}})
+    return guide, metrics
+
+
+def guiding_encoders(encoder_dir: str | Path) -> list[Path]:
+    """The folders that guide synthesis for an encoder folder: the folder itself, then its guide encoder when
+    its config names one (:func:`fit_guide_encoder`)."""
+    folder = Path(encoder_dir)
+    guide = _read_config(folder).get("guide")
+    if not guide:
+        return [folder]
+    path = folder / guide["folder"]
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{folder / 'config.json'} names a guide encoder at {path}, which is missing; refit it "
+                                f"with `brainlens encode fit` (or pass --no-guide-encoder).")
+    return [folder, path]
 
 
 @torch.no_grad()

@@ -331,7 +331,9 @@ class _FactorTopyHead(nn.Module):
             # bounded memory for whole-cortex models: each chunk's mixed tokens are recomputed in backward
             from_local = torch.cat(
                 [
-                    checkpoint(_local_readout, table, index[i : i + chunk], bag_weights[i : i + chunk], readout[i : i + chunk], use_reentrant=False)
+                    checkpoint(
+                        _local_readout, table, index[i : i + chunk], bag_weights[i : i + chunk], readout[i : i + chunk], use_reentrant=False
+                    )
                     for i in range(0, n_voxels, chunk)
                 ]
             )

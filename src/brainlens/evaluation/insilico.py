@@ -49,20 +49,24 @@ def region_response(subject: InSilicoSubject, images: np.ndarray | torch.Tensor,
 
 @dataclass(frozen=True)
 class NaturalBaseline:
-    """A region's true responses to a pool of natural stimuli."""
+    """An objective's true values on a pool of natural stimuli: a region's response, or a contrast A − B."""
 
-    top1pct_mean: float  # mean over the pool's top 1 % images for this region
+    top1pct_mean: float  # mean over the pool's top 1 % images for this objective
     random_mean: float  # mean over the whole pool (a random natural image)
     top_images: np.ndarray  # (k, H, W, 3) uint8, the top 1 %, best first
     n_pool: int
 
 
-def natural_baseline(subject: InSilicoSubject, voxels: np.ndarray, n_pool: int = 5000, size: int = 64) -> NaturalBaseline:
-    """The region's top 1 % and average natural stimuli, from a fixed pool of ``n_pool`` images."""
+def natural_baseline(subject: InSilicoSubject, voxels: np.ndarray, n_pool: int = 5000, size: int = 64,
+                     contrast_voxels: np.ndarray | None = None) -> NaturalBaseline:
+    """The objective's top 1 % and average natural stimuli, from a fixed pool of ``n_pool`` images: the region's
+    mean response, or with ``contrast_voxels`` the region's minus that region's (the top 1 % by the contrast)."""
     if n_pool < 100:
         raise ValueError(f"n_pool must be at least 100 so that its top 1 % is an image; {n_pool!r} was provided.")
     images, responses = _natural_pool(subject, n_pool, size)
     response = responses[:, voxels].mean(1)  # (n_pool,)
+    if contrast_voxels is not None:
+        response = response - responses[:, contrast_voxels].mean(1)
     top = np.argsort(response)[::-1][: max(1, n_pool // 100)]
     return NaturalBaseline(float(response[top].mean()), float(response.mean()), images[top], n_pool)
 

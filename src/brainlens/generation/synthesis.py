@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from brainlens._io import write_json
-from brainlens.encoding.encoder import EncoderEnsemble, load_encoder, reference_images
+from brainlens.encoding.encoder import EncoderEnsemble, guiding_encoders, load_encoder, reference_images
 from brainlens.generation.guidance import BrainGuidance, Contrast, Objective, RegionMean, rerank
 from brainlens.generation.pipeline_brain_guided import BrainGuidedPipeline
 from brainlens.store import open_store
 
-__all__ = ["SynthesisConfig", "synthesize", "region_category", "default_guidance_scale"]
+__all__ = ["SynthesisConfig", "synthesize", "region_category", "default_guidance_scale", "n_drawn", "RERANK_FACTOR"]
 
 # which category a region (by NSD's names, halves included) prefers; BrainDiVE's five-way scoring
 _REGION_CATEGORY = {
@@ -46,7 +46,10 @@ class SynthesisConfig:
     region: str  # target region, by its name in the store
     contrast: str | None = None  # a region to subtract (A − B), e.g. the other half
     n: int = 32  # images kept
-    rerank_from: int | None = None  # draw this many and keep the n best by the encoder (BrainDiVE's re-ranking)
+    # draw this many and keep the n best by the encoder (BrainDiVE's re-ranking); None: RERANK_FACTOR × n, the
+    # best fifth as published; 0: no re-ranking
+    rerank_from: int | None = None
+    guide_encoder: bool = True  # one encoder folder guides together with its guide encoder, when it has one
     model: str = "diffusion"  # zoo name, folder or hub id of the latent diffusion model
     guidance_scale: float | None = None  # None: the model's default (`default_guidance_scale`)
     steps: int = 50  # as BrainDiVE
@@ -64,16 +67,29 @@ class SynthesisConfig:
     category_prompts: str = "captions"  # "captions" for the shipped embedder, "names" ("a photo of a face") for hub CLIPs
 
 
-# Brain guidance scales measured to work for a model (benchmarks/RESULTS.md); others get BrainDiVE's value
-# for Stable Diffusion 2.1 base with CLIP-based encoders. The shipped model's 16 × 16 latents and a ridge
-# encoder's shrunken predictions call for a far larger scale.
-_GUIDANCE_SCALES = {"diffusion": 1000.0}
+# BrainDiVE draws images and keeps the encoder's best fifth.
+RERANK_FACTOR = 5
+# Brain guidance scales measured to work for a model, with one encoder and with an ensemble (whose predictions
+# are in units of each voxel's spread) (benchmarks/RESULTS.md); others get BrainDiVE's value for Stable
+# Diffusion 2.1 base with CLIP-based encoders. The shipped model's 16 × 16 latents and a ridge encoder's
+# shrunken predictions call for a far larger scale.
+_GUIDANCE_SCALES = {"diffusion": {"one": 1000.0, "ensemble": 1200.0}}
 BRAINDIVE_GUIDANCE_SCALE = 130.0
 
 
-def default_guidance_scale(model: str) -> float:
+def default_guidance_scale(model: str, n_encoders: int = 1) -> float:
     """The brain guidance scale used when none is given: measured for shipped models, BrainDiVE's otherwise."""
-    return _GUIDANCE_SCALES.get(model, BRAINDIVE_GUIDANCE_SCALE)
+    scales = _GUIDANCE_SCALES.get(model)
+    if scales is None:
+        return BRAINDIVE_GUIDANCE_SCALE
+    return scales["one" if n_encoders == 1 else "ensemble"]
+
+
+def n_drawn(config: SynthesisConfig) -> int:
+    """How many images a run draws: ``rerank_from``, or RERANK_FACTOR × n when it is None, or n when it is 0."""
+    if config.rerank_from is None:
+        return RERANK_FACTOR * config.n
+    return config.rerank_from or config.n
 
 
 def _objective(encoder, store_path: str, config: SynthesisConfig) -> Objective:
@@ -85,11 +101,11 @@ def _objective(encoder, store_path: str, config: SynthesisConfig) -> Objective:
 
 
 def _draw(pipe, guidance, config: SynthesisConfig, progress) -> tuple[torch.Tensor, torch.Tensor]:
-    total = config.rerank_from or config.n
+    total = n_drawn(config)
     out = pipe(guidance, num_images=total, num_inference_steps=config.steps, seed=config.seed,
                guidance_every=config.guidance_every, gradient_path=config.gradient_path,
                batch_size=config.batch_size, progress=progress)
-    if config.rerank_from:
+    if total > config.n:
         keep = rerank(guidance, out.images, config.n)
         return out.images[keep], out.scores[keep]
     return out.images, out.scores
@@ -106,17 +122,21 @@ def synthesize(
     """Run brain-guided synthesis for ``config.region``; returns images (n, 3, H, W) in [0, 1] and metrics.
 
     ``encoder_dir`` is one encoder folder, or several fitted on the same voxels: they then guide as an
-    :class:`~brainlens.encoding.encoder.EncoderEnsemble`, standardised on the store's test images.
+    :class:`~brainlens.encoding.encoder.EncoderEnsemble`, standardised on the store's test images. One folder
+    with a guide encoder (``brainlens encode fit``'s default) guides with both unless ``config.guide_encoder``
+    is False. By default the run draws five times ``config.n`` images and keeps the encoder's best fifth.
     ``store`` defaults to the one the (first) encoder was fitted on. With ``out``, writes ``out/images/*.png``,
     ``out/grid.png``, ``out/config.json`` and ``out/metrics.json``. ``progress(stage, k)``: stages
     "synthesis" and "oracle" (images × steps).
     """
-    if config.guidance_scale is None:
-        config = replace(config, guidance_scale=default_guidance_scale(config.model))
-    _check_config(config)
     encoder_dirs = [Path(encoder_dir)] if isinstance(encoder_dir, (str, Path)) else [Path(d) for d in encoder_dir]
     if not encoder_dirs:
         raise ValueError("no encoder folder was provided")
+    if len(encoder_dirs) == 1 and config.guide_encoder:
+        encoder_dirs = guiding_encoders(encoder_dirs[0])
+    if config.guidance_scale is None:
+        config = replace(config, guidance_scale=default_guidance_scale(config.model, len(encoder_dirs)))
+    _check_config(config)
     encoders = [load_encoder(folder, device=config.device) for folder in encoder_dirs]
     store_path = str(store or encoders[0].info.get("store") or json.loads((encoder_dirs[0] / "config.json").read_text())["store"])
     encoder = encoders[0] if len(encoders) == 1 else EncoderEnsemble(encoders, reference_images(store_path))
@@ -138,7 +158,9 @@ def synthesize(
         "n_images": int(len(images)),
         "predicted_objective_mean": float(predicted.mean()),
         "synthesis_seconds": round(seconds, 1),
-        "images_per_minute": round(60 * (config.rerank_from or config.n) / seconds, 2),  # drawn, re-ranking included
+        "n_drawn": n_drawn(config),
+        "guidance_scale": config.guidance_scale,
+        "images_per_minute": round(60 * n_drawn(config) / seconds, 2),  # drawn, re-ranking included
     }
     category = region_category(config.region)
     if category is not None:
@@ -163,7 +185,13 @@ def synthesize(
 
 def _truth_metrics(subject_number, images, target_voxels, contrast_voxels, pipe, objective, config, progress) -> dict:
     from brainlens.evaluation.insilico import (
-        TruthEncoder, attribute_probabilities, natural_baseline, region_response, subject as in_silico_subject,
+        TruthEncoder,
+        attribute_probabilities,
+        natural_baseline,
+        region_response,
+    )
+    from brainlens.evaluation.insilico import (
+        subject as in_silico_subject,
     )
 
     subject = in_silico_subject(subject_number)
@@ -175,15 +203,30 @@ def _truth_metrics(subject_number, images, target_voxels, contrast_voxels, pipe,
         "random_natural_response_mean": baseline.random_mean,
         "true_attributes_mean": {k: float(v.mean()) for k, v in attribute_probabilities(subject, images).items()},
     }
+    objective_values = true  # (n,) the objective's true value per image: the response, or the contrast
     if contrast_voxels is not None:
-        metrics["true_contrast_mean"] = float((true - region_response(subject, images, contrast_voxels)).mean())
+        objective_values = true - region_response(subject, images, contrast_voxels)
+        contrast = natural_baseline(subject, target_voxels, n_pool=config.natural_pool, contrast_voxels=contrast_voxels)
+        metrics.update({"true_contrast_mean": float(objective_values.mean()),
+                        "top1pct_natural_contrast_mean": contrast.top1pct_mean,
+                        "random_natural_contrast_mean": contrast.random_mean})
+        baseline = contrast
+    # the objective itself against the natural pool's top 1 % of the same objective
+    metrics.update({"true_objective_mean": float(objective_values.mean()),
+                    "top1pct_natural_objective_mean": baseline.top1pct_mean,
+                    "random_natural_objective_mean": baseline.random_mean})
     if config.oracle:
         truth = TruthEncoder(subject)
         oracle_objective = _remap_to_truth(objective)
         oracle_images, _ = _draw(pipe, BrainGuidance(truth, oracle_objective, scale=config.guidance_scale), config, progress)
-        oracle_true = region_response(subject, oracle_images, target_voxels)
-        metrics["oracle_true_response_mean"] = float(oracle_true.mean())
-        metrics["oracle_ratio"] = float(true.mean() / oracle_true.mean()) if oracle_true.mean() > 0 else None
+        oracle_response = region_response(subject, oracle_images, target_voxels)
+        oracle_true = oracle_response
+        if contrast_voxels is not None:
+            oracle_true = oracle_response - region_response(subject, oracle_images, contrast_voxels)
+        metrics["oracle_true_response_mean"] = float(oracle_response.mean())
+        metrics["oracle_true_objective_mean"] = float(oracle_true.mean())
+        # the learned encoder's images against the truth's own, on the objective (the response, or the contrast)
+        metrics["oracle_ratio"] = float(objective_values.mean() / oracle_true.mean()) if oracle_true.mean() > 0 else None
     return metrics
 
 
@@ -197,9 +240,9 @@ def _remap_to_truth(objective: Objective) -> Objective:
 
 
 def _save(out: Path, images: torch.Tensor, config: SynthesisConfig, metrics: dict) -> None:
-    from brainlens.viz.images import image_grid, save_image
-
     from PIL import Image
+
+    from brainlens.viz.images import image_grid, save_image
 
     pixels = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()  # (n, H, W, 3)
     for k, picture in enumerate(pixels):
@@ -212,8 +255,9 @@ def _save(out: Path, images: torch.Tensor, config: SynthesisConfig, metrics: dic
 def _check_config(config: SynthesisConfig) -> None:
     if not isinstance(config.n, int) or config.n < 1:
         raise ValueError(f"n must be an integer ≥ 1; {config.n!r} was provided.")
-    if config.rerank_from is not None and config.rerank_from < config.n:
-        raise ValueError(f"rerank_from must be at least n ({config.n}); {config.rerank_from!r} was provided.")
+    if config.rerank_from is not None and config.rerank_from != 0 and config.rerank_from < config.n:
+        raise ValueError(f"rerank_from must be 0 (no re-ranking) or at least n ({config.n}); "
+                         f"{config.rerank_from!r} was provided.")
     if not np.isfinite(config.guidance_scale):
         raise ValueError(f"guidance scale must be finite; {config.guidance_scale!r} was provided.")
     if not isinstance(config.steps, int) or config.steps < 1:

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
 from brainlens.insilico import stimuli
 from brainlens.insilico.category_net import CategoryNet, load_category_net
 from brainlens.insilico.layout import (
@@ -40,6 +39,7 @@ from brainlens.insilico.layout import (
     Layout,
     build_layout,
 )
+from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
 
 __all__ = [
     "EVIDENCE_CHANNELS",
@@ -117,7 +117,8 @@ def _make_tuning(layout: Layout, rng: np.random.Generator) -> VoxelTuning:
         category_name = REGION_CATEGORY[region]
         for half_name, value in zip(half_names, preferred_values):
             members = layout.half == layout.half_names.index(half_name)
-            suffix = {("indoor", 1.0): "indoor", ("indoor", 0.0): "outdoor", ("warm", 1.0): "warm", ("warm", 0.0): "green"}[(attribute, value)]
+            suffixes = {("indoor", 1.0): "indoor", ("indoor", 0.0): "outdoor", ("warm", 1.0): "warm", ("warm", 0.0): "green"}
+            suffix = suffixes[(attribute, value)]
             evidence[members, stimuli.CATEGORIES.index(category_name)] = 0.3
             evidence[members, EVIDENCE_CHANNELS.index(f"{category_name}-{suffix}")] = 1.0
     preferred = np.where(early, -1, evidence.argmax(1))
@@ -247,7 +248,9 @@ class GroundTruthBrain(nn.Module):
     @torch.no_grad()
     def calibrate(self, images: torch.Tensor, batch_size: int = 256) -> None:
         """Set the standardisation from calibration images (N, 3, H, W)."""
-        low, category = (torch.cat(parts) for parts in zip(*(self.pathways(images[i : i + batch_size]) for i in range(0, len(images), batch_size))))
+        low, category = (
+            torch.cat(parts) for parts in zip(*(self.pathways(images[i : i + batch_size]) for i in range(0, len(images), batch_size)))
+        )
         self.low_mean.copy_(low.mean(0))
         self.low_std.copy_(low.std(0).clamp_min(1e-6))
         self.cat_mean.copy_(category.mean(0))

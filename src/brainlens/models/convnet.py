@@ -124,7 +124,9 @@ class ConvNet(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "config.json", asdict(self.config))
         # stored in half precision (half the size); loading casts back to float32
-        save_safetensors(folder / "model.safetensors", {k: (v.half() if v.is_floating_point() else v) for k, v in self.state_dict().items()})
+        save_safetensors(
+            folder / "model.safetensors", {k: (v.half() if v.is_floating_point() else v) for k, v in self.state_dict().items()}
+        )
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -199,7 +201,7 @@ def train_convnet(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
     generator = torch.Generator().manual_seed(seed)
     metrics: dict[str, float] = {}
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         net.train()
         order = torch.randperm(n_train, generator=generator).numpy()
         total = 0.0

@@ -46,8 +46,18 @@ from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
 from brainlens.models import zoo
 from brainlens.models._training import (
-    HELDOUT_SEED, TRAIN_SEED, Progress, as_uint8, check_positive, checkpoint_folder, load_checkpoint, loaded,
-    save_checkpoint, stage_ticker, training_images, warmup_cosine,
+    HELDOUT_SEED,
+    TRAIN_SEED,
+    Progress,
+    as_uint8,
+    check_positive,
+    checkpoint_folder,
+    load_checkpoint,
+    loaded,
+    save_checkpoint,
+    stage_ticker,
+    training_images,
+    warmup_cosine,
 )
 from brainlens.models.embedder import category_probabilities, load_embedder
 

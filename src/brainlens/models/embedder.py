@@ -46,10 +46,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from brainlens._io import fresh_staging, replace_folder, write_json
-from brainlens.models import zoo
-from brainlens.models._training import warmup_cosine
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
+from brainlens.models import zoo
+from brainlens.models._training import warmup_cosine
 
 __all__ = [
     "CATEGORY_PROMPTS",
@@ -364,7 +364,7 @@ class Embedder(nn.Module):
             )
         return self._prompt_cache[prompts]
 
-    def train(self, mode: bool = True) -> "Embedder":
+    def train(self, mode: bool = True) -> Embedder:
         self._prompt_cache.clear()  # weights may change
         return super().train(mode)
 

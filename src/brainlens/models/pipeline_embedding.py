@@ -191,7 +191,9 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         batch = None
         if image_embeds is not None:
             if not isinstance(image_embeds, torch.Tensor):
-                raise TypeError(f"'image_embeds' must be a torch.Tensor of shape (B, {self.embedding_dim}); got {type(image_embeds).__name__}.")
+                raise TypeError(
+                    f"'image_embeds' must be a torch.Tensor of shape (B, {self.embedding_dim}); got {type(image_embeds).__name__}."
+                )
             if image_embeds.ndim != 2 or image_embeds.shape[1] != self.embedding_dim:
                 raise ValueError(
                     f"'image_embeds' must have shape (B, {self.embedding_dim}); got {tuple(image_embeds.shape)}."

@@ -27,8 +27,17 @@ from brainlens._io import fresh_staging, replace_folder, write_json
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
 from brainlens.models._training import (
-    HELDOUT_SEED, Progress, as_uint8, check_positive, checkpoint_folder, load_checkpoint, loaded, save_checkpoint, stage_ticker,
-    training_images, warmup_cosine,
+    HELDOUT_SEED,
+    Progress,
+    as_uint8,
+    check_positive,
+    checkpoint_folder,
+    load_checkpoint,
+    loaded,
+    save_checkpoint,
+    stage_ticker,
+    training_images,
+    warmup_cosine,
 )
 from brainlens.models.convnet import load_convnet
 from brainlens.models.zoo import load_vae

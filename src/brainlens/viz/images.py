@@ -113,7 +113,7 @@ def _mosaic(
     if labels is None and row_labels is None:
         return image
     draw = ImageDraw.Draw(image)
-    for r, row in enumerate(rows):
+    for r, _row in enumerate(rows):
         y = pad + r * (cell_h + pad)
         if row_labels is not None:
             draw.text((pad + 2, y + tile_h / 2), row_labels[r], fill=_TEXT, font=row_font, anchor="lm")

@@ -8,12 +8,11 @@ over a surface or a pattern) under low-contrast clutter, or a table top seen fro
 from __future__ import annotations
 
 import colorsys
-from functools import lru_cache
+from functools import cache
 from math import atan2, cos, degrees, pi, radians, sin, sqrt
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-
 
 _CIRCLE = tuple((cos(2 * pi * k / 32), sin(2 * pi * k / 32)) for k in range(32))
 
@@ -108,7 +107,7 @@ class _Pen:
         self.image.paste(colour, (round(x - mask.width / 2), round(y - mask.height / 2)), mask)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(points):
     # Pillow >= 10.1 ships a scalable default font, so no font file is read from the system.
     return ImageFont.load_default(size=points)

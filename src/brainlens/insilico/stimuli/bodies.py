@@ -11,7 +11,6 @@ from math import cos, radians, sin
 from ._common import _CIRCLE, _NUMBERS, _a, _centre, _count, _jitter, _named_colour, _pick, _shade, _u
 from .faces import _HAIRS, _SKINS, _face
 
-
 _POSES = {
     "standing": "standing", "walking": "walking", "running": "running", "raised": "with arms raised",
     "waving": "waving", "sitting": "sitting", "jumping": "jumping", "hips": "with hands on hips",

@@ -15,13 +15,13 @@ from PIL import Image, ImageDraw
 
 from ._common import (
     _NUMBERS,
-    _Pen,
     _centre,
     _count,
     _jitter,
     _muted,
     _paint_backdrop,
     _paint_table_top,
+    _Pen,
     _pick,
     _pick_weighted,
     _u,
@@ -32,7 +32,6 @@ from .food import _flat_pen, _on_table, _paint_dish, _paint_meal
 from .objects import _INDOOR_OBJECTS, _OUTDOOR_OBJECTS, _paint_objects
 from .places import _paint_indoor, _paint_outdoor, _table
 from .words import _paint_word
-
 
 # Natural companions of each main category, with their weights.
 _PARTNERS = {

@@ -9,7 +9,6 @@ from math import cos, pi, sin
 
 from ._common import _CIRCLE, _NUMBERS, _a, _count, _jitter, _mix, _named_colour, _pick, _shade, _u
 
-
 _SKINS = (
     (255, 224, 196), (241, 194, 167), (224, 172, 135), (232, 190, 150),
     (198, 134, 94), (161, 102, 68), (120, 75, 48), (87, 55, 36),

@@ -53,7 +53,7 @@ def _container(pen, rng, kinds):
         wood = _jitter(rng, (185, 140, 90), 20)
         pen.rect(0.9, -0.12, 1.25, 0.12, wood, _shade(wood, 0.7), 0.02)
         pen.rect(-0.95, -0.85, 0.95, 0.85, wood, _shade(wood, 0.7), 0.02)
-        for k in range(4):
+        for _ in range(4):
             y = _u(rng, -0.8, 0.8)
             pen.line([(-0.9, y), (0.9, y + _u(rng, -0.05, 0.05))], _shade(wood, 0.9), 0.01)
         return kind, 0.78
@@ -231,11 +231,11 @@ def _sandwich(pen, rng):
 
 def _salad(pen, rng):
     container, radius = _container(pen, rng, ("bowl", "bowl", "plate"))
-    for k in range(int(_u(rng, 14, 24))):
+    for _ in range(int(_u(rng, 14, 24))):
         t, d = _u(rng, 0, 2 * pi), radius * sqrt(rng.random()) * 0.85
         _leaf(pen, rng, d * cos(t), d * sin(t), radius * _u(rng, 0.18, 0.3))
     cucumber = _slice((40, 110, 40), (190, 220, 150), (200, 225, 170), (230, 240, 200))
-    for k in range(int(_u(rng, 0, 5))):
+    for _ in range(int(_u(rng, 0, 5))):
         t, d = _u(rng, 0, 2 * pi), radius * sqrt(rng.random()) * 0.7
         cucumber(pen, rng, d * cos(t), d * sin(t), radius * 0.14)
     return _dish_phrase(rng, container, _pick(rng, ("green salad", "fresh green salad leaves")))

@@ -18,7 +18,6 @@ from ._common import (
     _u,
 )
 
-
 # Short real words, none of them a category name, so captions stay unambiguous.
 _WORDS = (
     "go", "up", "no", "on", "yes", "art", "sun", "sky", "map", "joy", "ice", "box", "key", "run", "fun",
