@@ -139,6 +139,73 @@ def test_hub_id_offline_and_not_cached_says_how_to_fix(tmp_path, monkeypatch):
         assert "Traceback" not in message and "\n" not in message
 
 
+@pytest.fixture
+def unreachable_network(monkeypatch, tmp_path):
+    """No network: every outgoing connection is refused (as on a machine without one), and downloads are on."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(zoo, "_offline", lambda: False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    zoo._connection_error.cache_clear()
+    yield
+    zoo._connection_error.cache_clear()
+
+
+@pytest.mark.filterwarnings("ignore:The `local_dir_use_symlinks` argument is deprecated")  # inside diffusers
+def test_hub_id_without_network_fails_fast_with_the_fix(unreachable_network, capsys):
+    import time
+
+    for kind in ("vision", "clip", "vae"):
+        started = time.perf_counter()
+        with pytest.raises(ModelNotFoundError) as info:
+            load_model("brainlens-tests/no-such-model", kind=kind)
+        assert time.perf_counter() - started < 5  # no minute of retries
+        message = str(info.value)
+        assert "the hub is out of reach: huggingface.co:443 cannot be reached" in message
+        assert "huggingface-cli download brainlens-tests/no-such-model" in message and "\n" not in message
+    # the path `brainlens encode fit --backbone nosuch/model` takes
+    from brainlens.backbones import load_backbone
+
+    started = time.perf_counter()
+    with pytest.raises(ModelNotFoundError, match="the hub is out of reach"):
+        load_backbone("brainlens-tests/no-such-model")
+    assert time.perf_counter() - started < 5
+    assert "Retrying" not in capsys.readouterr().err
+
+
+def test_hub_reachability_probe_follows_the_endpoint_and_the_proxy(monkeypatch):
+    import socket
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    open_port = listening.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: connections are refused at once
+    try:
+        zoo._connection_error.cache_clear()
+        monkeypatch.setattr(zoo, "_hub_endpoint", lambda: f"http://127.0.0.1:{open_port}")
+        monkeypatch.delenv("HTTP_PROXY", raising=False)
+        monkeypatch.delenv("http_proxy", raising=False)
+        assert zoo._hub_unreachable() is None
+        monkeypatch.setattr(zoo, "_hub_endpoint", lambda: f"http://127.0.0.1:{closed_port}")
+        assert f"127.0.0.1:{closed_port} cannot be reached" in zoo._hub_unreachable()
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{open_port}")  # the proxy carries the download
+        assert zoo._hub_unreachable() is None
+    finally:
+        listening.close()
+        zoo._connection_error.cache_clear()
+
+
 def test_bad_sources_and_kinds(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError, match="no model folder at './missing'"):
         load_model("./missing", kind="vae")

@@ -27,11 +27,14 @@ Example
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
 import re
+import socket
 import sys
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +251,39 @@ def _offline() -> bool:
     return bool(getattr(constants, "HF_HUB_OFFLINE", False))
 
 
+def _hub_endpoint() -> str:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT)
+    except ImportError:
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be reached from here, or None when it can: a TCP connection to its host (or to the
+    proxy that would carry the download) within a few seconds. Without network, a download would otherwise
+    retry for about a minute before failing."""
+    endpoint = urllib.parse.urlsplit(_hub_endpoint())
+    scheme = endpoint.scheme or "https"
+    proxy = os.environ.get(f"{scheme.upper()}_PROXY") or os.environ.get(f"{scheme}_proxy")
+    target = urllib.parse.urlsplit(proxy if "://" in (proxy or "") else f"http://{proxy}") if proxy else endpoint
+    host = target.hostname
+    port = target.port or (443 if target.scheme == "https" else 80)
+    if host is None:
+        return None  # an endpoint this check cannot read: let the download itself say
+    return _connection_error(host, port)
+
+
+@functools.lru_cache(maxsize=8)
+def _connection_error(host: str, port: int, timeout: float = 3.0) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{host}:{port} cannot be reached from this machine ({err.strerror or type(err).__name__})"
+
+
 def _hub_cache() -> str:
     try:
         from huggingface_hub import constants
@@ -292,6 +328,11 @@ def load_with_fallback(kind: str, resolved: Resolved, load: Callable[[str, bool]
     if _offline():
         raise ModelNotFoundError(_not_cached_message(
             kind, repo, "it is not in the local Hugging Face cache and downloads are off (HF_HUB_OFFLINE is set)"
+        )) from None
+    unreachable = _hub_unreachable()
+    if unreachable is not None:
+        raise ModelNotFoundError(_not_cached_message(
+            kind, repo, f"it is not in the local Hugging Face cache and the hub is out of reach: {unreachable}"
         )) from None
     try:
         return load(repo, False)
@@ -360,7 +401,7 @@ def _default_subfolder(kind: str, resolved: Resolved, subfolder: str | None) -> 
         part = _PIPELINE_PARTS[kind]
         return part if (root / "model_index.json").is_file() and (root / part).is_dir() else None
     for local_only in (True, False):
-        if not local_only and _offline():
+        if not local_only and (_offline() or _hub_unreachable() is not None):
             break
         try:
             if read_json(resolved, "model_index.json", None, local_only) is not None:
