@@ -71,7 +71,7 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
     assert saved["images_per_minute"] > 0
     # no scale given: a model other than the shipped one gets BrainDiVE's, recorded with the run
     assert json.loads((setup / "out" / "config.json").read_text())["guidance_scale"] == BRAINDIVE_GUIDANCE_SCALE
-    assert default_guidance_scale("diffusion") == 1000.0 and default_guidance_scale("diffusion", 2) == 1200.0
+    assert default_guidance_scale("diffusion") == 1000.0
     assert default_autoguidance_scale("diffusion") == 1.0 and default_autoguidance_scale("other/model") is None
     # same seed, same images
     again, _ = synthesize(setup / "encoder", SynthesisConfig(**{**config.__dict__, "oracle": False}))

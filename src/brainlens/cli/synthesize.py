@@ -60,9 +60,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="store to read regions from (default: the encoder's)")
     p.add_argument("--model", default="diffusion", help="diffusion model: shipped name, folder or hub id such as "
                    "stabilityai/stable-diffusion-2-1-base (default: the shipped 'diffusion')")
-    p.add_argument("--guidance-scale", type=float, help="strength of the brain guidance (default, measured for the "
-                   "shipped model: 1200 with its guide encoder, 1000 with one encoder; 130, BrainDiVE's value, for other "
-                   "models)")
+    p.add_argument("--guidance-scale", type=float, help="strength of the brain guidance (default: 1000 for the shipped "
+                   "model, where it was measured; 130, BrainDiVE's value, for other models)")
     p.add_argument("--steps", type=int, default=50, help="denoising steps (default 50, as BrainDiVE)")
     p.add_argument("--scheduler", default="dpm", help="sampler: ddim, dpm, dpm-single, ddpm, pndm, unipc (default dpm)")
     p.add_argument("--gradient-path", choices=("unet", "x0"), default="x0",

@@ -69,20 +69,16 @@ class SynthesisConfig:
 
 # BrainDiVE draws images and keeps the encoder's best fifth.
 RERANK_FACTOR = 5
-# Brain guidance scales measured to work for a model, with one encoder and with an ensemble (whose predictions
-# are in units of each voxel's spread) (benchmarks/RESULTS.md); others get BrainDiVE's value for Stable
-# Diffusion 2.1 base with CLIP-based encoders. The shipped model's 16 × 16 latents and a ridge encoder's
-# shrunken predictions call for a far larger scale.
-_GUIDANCE_SCALES = {"diffusion": {"one": 1000.0, "ensemble": 1200.0}}
+# Brain guidance scales measured to work for a model (benchmarks/RESULTS.md), with one encoder and with an
+# encoder and its guide encoder alike; others get BrainDiVE's value for Stable Diffusion 2.1 base with CLIP-based
+# encoders. The shipped model's 16 × 16 latents and a ridge encoder's shrunken predictions call for a far larger scale.
+_GUIDANCE_SCALES = {"diffusion": 1000.0}
 BRAINDIVE_GUIDANCE_SCALE = 130.0
 
 
-def default_guidance_scale(model: str, n_encoders: int = 1) -> float:
+def default_guidance_scale(model: str) -> float:
     """The brain guidance scale used when none is given: measured for shipped models, BrainDiVE's otherwise."""
-    scales = _GUIDANCE_SCALES.get(model)
-    if scales is None:
-        return BRAINDIVE_GUIDANCE_SCALE
-    return scales["one" if n_encoders == 1 else "ensemble"]
+    return _GUIDANCE_SCALES.get(model, BRAINDIVE_GUIDANCE_SCALE)
 
 
 def n_drawn(config: SynthesisConfig) -> int:
@@ -135,7 +131,7 @@ def synthesize(
     if len(encoder_dirs) == 1 and config.guide_encoder:
         encoder_dirs = guiding_encoders(encoder_dirs[0])
     if config.guidance_scale is None:
-        config = replace(config, guidance_scale=default_guidance_scale(config.model, len(encoder_dirs)))
+        config = replace(config, guidance_scale=default_guidance_scale(config.model))
     _check_config(config)
     encoders = [load_encoder(folder, device=config.device) for folder in encoder_dirs]
     store_path = str(store or encoders[0].info.get("store") or json.loads((encoder_dirs[0] / "config.json").read_text())["store"])
