@@ -345,3 +345,51 @@ def test_missing_split_images(tmp_path, arrays):
     path = store.write(tmp_path / "nosplit.h5", **{**arrays, "split": np.zeros(12, np.int8)})
     with store.open_store(path) as s, pytest.raises(StoreError, match=r"\[split\]: has no 'test' images"):
         store.load_split(s, "test")
+
+
+def test_list_and_dict_attributes_come_back_decoded(tmp_path, arrays):
+    """Attributes given as lists or dicts are returned as such; plain strings stay strings, even JSON-like ones."""
+    extra = {
+        "session_folders": ["CSI1_sess01", "CSI1_sess02"],
+        "source_files": {"betas": ["a.npy", "b.npy"], "images": "img_dict.npy"},
+        "area_voxels": {"V1": 7, "V2": 6},
+        "unused_keys": [],
+        "mask": "[not a list]",
+        "label": '["looks", "like", "JSON"]',
+        "frames": 1200,
+        "averaged": True,
+    }
+    path = store.write(tmp_path / "s.h5", extra_attrs=extra, **arrays)
+    with store.open_store(path) as s:
+        attrs = s.attrs
+        for key, value in extra.items():
+            assert attrs[key] == value and type(attrs[key]) is type(value), key
+        assert list(attrs["session_folders"]) == ["CSI1_sess01", "CSI1_sess02"]
+        assert store.JSON_ATTRS not in attrs  # the record of which attributes are JSON is not one of them
+        info = s.info()
+        assert info["source_files"]["betas"] == ["a.npy", "b.npy"] and info["label"] == extra["label"]
+
+
+def test_attributes_of_older_stores_are_decoded(tmp_path, arrays):
+    """Stores written before the record of JSON attributes: list and dict text is decoded, other text kept."""
+    path = store.write(tmp_path / "s.h5", **arrays)
+    with h5py.File(path, "r+") as f:
+        del f.attrs[store.JSON_ATTRS]
+        f.attrs["session_folders"] = '["CSI1_sess01", "CSI1_sess02"]'
+        f.attrs["source_files"] = '{"voxels": "a.npz"}'
+        f.attrs["mask"] = "[not JSON"
+        f.attrs["number_text"] = "12"
+    with store.open_store(path) as s:
+        attrs = s.attrs
+        assert attrs["session_folders"] == ["CSI1_sess01", "CSI1_sess02"] and attrs["source_files"] == {"voxels": "a.npz"}
+        assert attrs["mask"] == "[not JSON" and attrs["number_text"] == "12"
+
+
+def test_bad_json_attribute_is_named(tmp_path, arrays):
+    path = store.write(tmp_path / "s.h5", extra_attrs={"source_files": {"a": "b"}}, **arrays)
+    with h5py.File(path, "r+") as f:
+        f.attrs["source_files"] = "{broken"
+    with store.open_store(path) as s, pytest.raises(StoreError, match=r"\[source_files\]: .*JSON.*'\{broken'"):
+        _ = s.attrs
+    with pytest.raises(ValueError, match=rf"'{store.JSON_ATTRS}' is the store's own attribute"):
+        store.write(tmp_path / "t.h5", extra_attrs={store.JSON_ATTRS: "[]"}, **arrays)

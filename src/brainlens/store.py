@@ -17,7 +17,10 @@ Schema (version 1)::
                                                       as GOD's and HCP's preprocessed files: see has_location)
     voxel/ncsnr         (n_voxels,) float32           optional noise-ceiling SNR
     truth/...                                         optional ground truth of a simulated subject
-    attrs: version, dataset, subject, source, kind ("paired" or "fmri-only"), zscored
+    attrs: version, dataset, subject, source, kind ("paired" or "fmri-only"), zscored; further
+           attributes a writer adds (extra_attrs) are kept as given when they are str, int, float
+           or bool, and as JSON text otherwise (lists, dicts), named in attr json_attrs (a JSON
+           list); Store.attrs returns those decoded
 
 A fMRI-only store (resting state, for masked brain modelling) has no images, trial_image, split,
 captions or labels; its betas rows are samples (e.g. time points), grouped by trial_session.
@@ -39,6 +42,7 @@ import numpy as np
 
 __all__ = [
     "SCHEMA_VERSION",
+    "JSON_ATTRS",
     "SPLITS",
     "SURFACE_SPACES",
     "StoreError",
@@ -54,6 +58,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+# the attribute naming the attributes written as JSON text (lists and dicts of extra_attrs), as a JSON
+# list: marked on write, so that reading decodes exactly those and never a plain string that looks like JSON
+JSON_ATTRS = "json_attrs"
 SPLITS = {"train": 0, "val": 1, "test": 2}
 # vertices per space, both hemispheres together (left first)
 SURFACE_SPACES = {"fsaverage5": 2 * 10242, "fsaverage6": 2 * 40962, "fsaverage": 2 * 163842}
@@ -123,8 +130,19 @@ class StoreWriter:
             kind=kind,
             zscored=bool(zscored),
         )
+        encoded = []
         for key, value in (extra_attrs or {}).items():
-            self._attrs[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+            if key == JSON_ATTRS:
+                raise ValueError(f"'{JSON_ATTRS}' is the store's own attribute (it names the JSON-encoded ones); "
+                                 "give the attribute another name.")
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, (str, int, float, bool)):
+                self._attrs[key] = value
+            else:
+                self._attrs[key] = json.dumps(value)
+                encoded.append(key)
+        self._attrs[JSON_ATTRS] = json.dumps(sorted(encoded))
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._file: h5py.File | None = None
         self._n_trials = 0
@@ -404,7 +422,29 @@ class Store:
     # -- shapes and attributes ------------------------------------------------------------
     @property
     def attrs(self) -> dict[str, object]:
-        return {key: _plain(value) for key, value in self.file.attrs.items()}
+        """The store's attributes as plain Python values; those written from lists and dicts (e.g.
+        ``source_files``, ``session_folders``) come back as lists and dicts, decoded from their JSON text."""
+        attrs = {key: _plain(value) for key, value in self.file.attrs.items()}
+        if JSON_ATTRS in attrs:
+            encoded = self._json_attr(JSON_ATTRS, attrs.pop(JSON_ATTRS))
+            if not isinstance(encoded, list) or not all(isinstance(key, str) for key in encoded):
+                raise StoreError(self.path, JSON_ATTRS, f"must be a JSON list of attribute names; found {encoded!r}")
+            for key in set(encoded) & attrs.keys():
+                attrs[key] = self._json_attr(key, attrs[key])
+        else:
+            # written before JSON_ATTRS existed: the writer encoded every list and dict, and only those
+            for key, value in attrs.items():
+                attrs[key] = _legacy_json(value)
+        return attrs
+
+    def _json_attr(self, key: str, text: object) -> object:
+        """The value of an attribute written as JSON text (named in ``JSON_ATTRS``)."""
+        if not isinstance(text, str):
+            raise StoreError(self.path, key, f"must hold JSON text; found a {type(text).__name__}: {text!r}")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise StoreError(self.path, key, f"must hold JSON text; found {text!r} ({err})") from None
 
     @property
     def kind(self) -> str:
@@ -865,6 +905,17 @@ def _read_rows(ds: h5py.Dataset, rows: np.ndarray, cols: np.ndarray | None = Non
                 out[pos : pos + hi - lo] = block if cols is None else block[:, cols]
                 pos += hi - lo
     return out[inverse]
+
+
+def _legacy_json(value: object) -> object:
+    """A list or dict from JSON text, as stores written before ``JSON_ATTRS`` hold them; any other value as is."""
+    if not isinstance(value, str) or (value[:1], value[-1:]) not in (("[", "]"), ("{", "}")):
+        return value
+    try:
+        decoded = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return decoded if isinstance(decoded, (list, dict)) else value
 
 
 def _plain(value: object) -> object:

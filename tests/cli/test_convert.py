@@ -44,7 +44,7 @@ def test_convert_god_bold5000_hcp_fixtures(tmp_path, capsys):
     out = tmp_path / "csi1.h5"
     assert main(["--quiet", "convert", "bold5000", "--root", str(tmp_path / "bold5000"), "--subject", "1", "--out", str(out)]) == 0
     assert main(["--quiet", "validate", str(out)]) == 0
-    assert store.validate(out)["split_images"]["test"] == 3
+    assert store.validate(out)["split_images"]["test"] == 12
 
     make_hcp(tmp_path / "hcp")
     out = tmp_path / "hcp1.h5"
@@ -61,12 +61,16 @@ def test_convert_god_bold5000_hcp_fixtures(tmp_path, capsys):
 @pytest.mark.parametrize(
     "dataset, files",
     [
-        ("god", ["sbj_K.npz", "images_256.npz", "imagenet_training_label.csv", "imagenet_testing_label.csv"]),
+        ("god", ["sbj_K.npz", "images_256.npz", "imagenet_training_label.csv", "imagenet_testing_label.csv",
+                 '1518878.010042,"n01518878_10042.JPEG"']),
         ("bold5000", ["CSIk_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_allses_<H><ROI>.npy", "img_dict.npy",
-                      "repeated_stimuli_113_list.txt", "Stimuli_Presentation_Lists/CSIk"]),
-        ("hcp", ["HCP_visual_voxel.npz"]),
-        ("algonauts", ["lh_training_fmri.npy", "mapping_<family>.npy"]),
-        ("nsd", ["nsd_expdesign.mat", "nsd_stimuli.hdf5", "betas_sessionNN.hdf5"]),
+                      "repeated_stimuli_113_list.txt", "Stimuli_Presentation_Lists/CSIk",
+                      "CSI1/CSI1_sess01/CSI1_sess01_run01.txt", "Subj01/Sess01/Subj01_sess01_run01.txt",
+                      "_sess_setup_info.txt", ".mat"]),
+        ("hcp", ["<subject>/HCP_visual_voxel.npz", "<subject>/<run>/HCP_visual_voxel.npz", "REST1_LR", "--run"]),
+        ("algonauts", ["lh_training_fmri.npy", "mapping_<family>.npy", "stripped"]),
+        ("nsd", ["nsd_expdesign.mat", "nsd_stimuli.hdf5", "betas_sessionNN.hdf5", "<name><TAB><spaces>",
+                 "shared1000/shared0001_nsd02951.png"]),
     ],
 )
 def test_convert_help_names_the_files(dataset, files, capsys):
@@ -76,6 +80,28 @@ def test_convert_help_names_the_files(dataset, files, capsys):
     text = capsys.readouterr().out
     for name in files:
         assert name in text, name
+
+
+def test_convert_hcp_nested_layout(tmp_path, capsys):
+    """npz/<subject>/REST1_LR/HCP_visual_voxel.npz: found, the subject kept, the run folder recorded."""
+    from tests.datasets.fixtures_mindvis import make_hcp
+
+    copy = make_hcp(tmp_path / "npz", subjects=("100307", "100408"), run="REST1_LR")
+    hcp = ["--quiet", "convert", "hcp", "--root", str(copy.root)]
+    assert main([*hcp, "--subject", "all", "--out", str(tmp_path / "out"), "--frames-per-sample", "10"]) == 0
+    assert capsys.readouterr().out.count("fMRI only, 120 samples, 22 voxels") == 2
+    for subject in ("100307", "100408"):
+        with store.open_store(tmp_path / "out" / f"hcp_{subject}.h5") as s:
+            assert s.attrs["subject"] == subject and s.attrs["run_folder"] == "REST1_LR"
+    # a second run folder needs --run
+    other = copy.root / "100307/REST1_RL"
+    other.mkdir()
+    (other / "HCP_visual_voxel.npz").write_bytes(copy.path("100307").read_bytes())
+    assert main([*hcp, "--subject", "100307", "--out", str(tmp_path / "x.h5")]) == 1
+    assert "found run folders ['REST1_LR', 'REST1_RL']" in capsys.readouterr().err
+    assert main([*hcp, "--subject", "100307", "--run", "REST1_RL", "--out", str(tmp_path / "rl.h5")]) == 0
+    with store.open_store(tmp_path / "rl.h5") as s:
+        assert s.attrs["run_folder"] == "REST1_RL" and s.attrs["subject"] == "100307"
 
 
 def test_convert_reports_missing_files_by_path(tmp_path, capsys):

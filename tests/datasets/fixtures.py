@@ -53,9 +53,15 @@ def image_id(image: np.ndarray) -> int:
     return int(image[0, 0, 0]) + 256 * int(image[0, 0, 1]) + 65536 * int(image[0, 0, 2])
 
 
+def ctab_line(label: int, name: str) -> str:
+    """One line of an NSD ``.mgz.ctab`` as the release writes it: ``<int> <name><TAB><spaces>`` (the
+    padding varies from line to line), so a reader that splits on single spaces keeps the whitespace."""
+    return f"{label} {name}\t{' ' * (1 + label % 3)}\n"
+
+
 def _ctab(path: Path, names: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{k} {name}\n" for k, name in enumerate(["Unknown", *names])))
+    path.write_text("".join(ctab_line(k, name) for k, name in enumerate(["Unknown", *names])))
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,6 +280,17 @@ def _write_stim_info(path: Path, trial_nsd_id: dict[int, np.ndarray], shared: np
             writer.writerow([row[name] for name in header])
 
 
+def write_shared1000_pngs(root: Path, shared: np.ndarray) -> Path:
+    """NSD's own PNG export of the shared images, ``nsddata/stimuli/nsd/shared1000/shared0001_nsd02951.png``
+    (425 × 425 RGB): the shared image's 1-based position, then its 73k id (written 1-based here, as
+    NSD's nsddata files count; the converter does not read the number). Returns the folder."""
+    folder = root / "nsddata/stimuli/nsd/shared1000"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, nsd_id in enumerate(shared, start=1):
+        Image.fromarray(nsd_image(int(nsd_id))).save(folder / f"shared{k:04d}_nsd{int(nsd_id) + 1:05d}.png")
+    return folder
+
+
 class Tally(dict):
     """A progress callback that adds up what each stage reports."""
 
@@ -347,8 +364,10 @@ def make_algonauts(root: Path, *, subject: int = 1, n_train: int = 12, n_test: i
             np.save(masks / f"{hemi}.{family}_challenge_space.npy", values)
             pair.append(values)
         labels[family] = tuple(pair)
-        # a dict saved with np.save is pickled: reading it back needs allow_pickle=True
-        np.save(masks / f"mapping_{family}.npy", {k: name for k, name in enumerate(["Unknown", *names])})
+        # a dict saved with np.save is pickled: reading it back needs allow_pickle=True. As the organisers'
+        # dicts: Python-int keys, and the names unstripped, as their ctab lines end (tab and spaces)
+        mapping = {int(k): ctab_line(k, name).split(" ", 1)[1].rstrip("\n") for k, name in enumerate(["Unknown", *names])}
+        np.save(masks / f"mapping_{family}.npy", mapping)
     return AlgonautsCopy(
         root=Path(root),
         subject=subject,

@@ -73,11 +73,22 @@ def test_vertices_and_regions(alg, converted):
 
 
 def test_mapping_files_are_pickled_dicts(alg):
-    """Pitfall 7: mapping_*.npy needs allow_pickle=True; the converter reads the names from it."""
+    """Pitfall 7: mapping_*.npy needs allow_pickle=True; the converter reads the names from it. As the
+    organisers wrote them: Python-int keys, names unstripped (the ctab line's tab and spaces)."""
     path = alg.folder / "roi_masks/mapping_floc-faces.npy"
     with pytest.raises(ValueError, match="allow_pickle"):
         np.load(path)
-    assert np.load(path, allow_pickle=True).item()[2] == "FFA-1"
+    mapping = np.load(path, allow_pickle=True).item()
+    assert all(type(k) is int for k in mapping)
+    assert mapping[2].startswith("FFA-1\t ") and mapping[2].strip() == "FFA-1"
+
+
+def test_region_names_are_stripped(converted):
+    path, _ = converted
+    with store.open_store(path) as s:
+        names = s.region_names()
+        assert names and all(name == name.strip() for name in names)
+        assert s.roi_names[1] == "V1v" and s.region_voxels("FFA-1").size > 0
 
 
 def test_missing_files_name_their_expected_path(tmp_path):

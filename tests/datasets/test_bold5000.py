@@ -1,6 +1,5 @@
 """Tests for brainlens.datasets.bold5000 on a tiny BOLD5000 copy in MinD-Vis's released layout."""
 
-import json
 import re
 
 import numpy as np
@@ -10,7 +9,7 @@ from brainlens import store
 from brainlens.datasets import convert_bold5000
 
 from .fixtures import Tally, image_id
-from .fixtures_mindvis import BOLD5000_ROIS, BOLD5000_WIDTHS, make_bold5000
+from .fixtures_mindvis import BOLD5000_ROIS, BOLD5000_RUN_LINES, BOLD5000_WIDTHS, make_bold5000
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +23,14 @@ def converted(b5k, tmp_path_factory):
     return convert_bold5000(b5k.root, 1, tmp_path_factory.mktemp("out") / "csi1.h5", progress=stages), stages
 
 
+@pytest.fixture(scope="module")
+def csi4(tmp_path_factory):
+    """CSI4 as released: 9 sessions, and only 106 of the 113 repeated images; lists in the authors' naming."""
+    root = tmp_path_factory.mktemp("csi4")
+    copy = make_bold5000(root, subject=4, runs_per_session=(1,) * 9, n_listed=113, n_seen=106, repeats=(3,), layout="Subj")
+    return copy, convert_bold5000(copy.root, 4, root / "csi4.h5")
+
+
 def column(hemisphere, region, index):
     """The store column of a region file's column: regions in order, LH before RH within each."""
     offset = 0
@@ -35,22 +42,44 @@ def column(hemisphere, region, index):
     raise KeyError(region)
 
 
+def test_fixture_lists_are_shaped_as_released(b5k, csi4):
+    """The release's run lists hold 37 lines, each with a .mat twin; a setup file sits beside the sessions."""
+    for copy in (b5k, csi4[0]):
+        runs = sorted(copy.lists_dir.glob("*/*.txt"))
+        assert runs and all(len(run.read_text().splitlines()) == BOLD5000_RUN_LINES for run in runs)
+        assert all(run.with_suffix(".mat").is_file() for run in runs)
+        assert [p.name for p in copy.lists_dir.glob("*.txt")] == [f"{copy.lists_dir.name}_sess_setup_info.txt"]
+    assert csi4[0].lists_dir.name == "Subj04" and csi4[0].session_folders[0] == "Sess01"
+    assert b5k.run_path(1, 2).name == "CSI1_sess01_run02.txt"
+    # exactly one showing of each repeated image lacks rep_, and it is not always the first
+    first_plain = []
+    for name in b5k.seen_repeated:
+        lines = [line for line, shown in zip(b5k.trial_lines, b5k.trial_names) if shown == name]
+        assert sum(not line.startswith("rep_") for line in lines) == 1
+        first_plain.append(not lines[0].startswith("rep_"))
+    assert any(first_plain) and not all(first_plain)
+
+
 def test_store_is_valid_and_records_provenance(b5k, converted):
     path, stages = converted
     info = store.validate(path)
     n_trials = len(b5k.trial_names)
+    n_images = len(set(b5k.trial_names))
+    assert n_trials == 3 * BOLD5000_RUN_LINES
     assert info["dataset"] == "bold5000" and info["subject"] == "CSI1" and info["kind"] == "paired"
-    assert info["n_trials"] == n_trials and info["n_images"] == 18 and info["n_sessions"] == 2
+    assert info["n_trials"] == n_trials and info["n_images"] == n_images and info["n_sessions"] == 2
     assert info["n_voxels"] == sum(sum(w) for w in BOLD5000_WIDTHS.values())
     assert info["zscored"] is False and info["has_location"] is False
-    assert json.loads(info["session_folders"]) == ["CSI1_sess01", "CSI1_sess02"]
-    files = json.loads(info["source_files"])
-    assert files["betas"][0].endswith("CSI1_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_allses_LHEarlyVis.npy")
-    assert stages == {"images": 18, "trials": n_trials}
+    # list- and dict-valued attributes come back decoded
+    assert info["session_folders"] == ["CSI1_sess01", "CSI1_sess02"]
+    assert info["source_files"]["betas"][0].endswith("CSI1_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_allses_LHEarlyVis.npy")
+    assert info["source_files"]["presentation_lists"] == str(b5k.lists_dir)
+    assert stages == {"images": n_images, "trials": n_trials}
 
 
 def test_trials_show_the_listed_images(b5k, converted):
-    """Lines of the sorted run lists are the beta rows; a rep_ mark is not part of the name."""
+    """Lines of the sorted run lists are the beta rows; a rep_ mark is not part of the name; the .mat
+    twins and the setup file beside the sessions are not read."""
     path, _ = converted
     with store.open_store(path) as s:
         names = [x.decode() for x in s.file["provenance/image_name"][()]]
@@ -58,7 +87,8 @@ def test_trials_show_the_listed_images(b5k, converted):
         # each image is the one img_dict holds under that name (image k of img_dict encodes k)
         assert [image_id(im) for im in s.images_at(s.trial_image)] == [b5k.image_names.index(n) for n in b5k.trial_names]
         np.testing.assert_array_equal(s.trial_session, b5k.trial_session)
-        np.testing.assert_array_equal(s.file["provenance/run"][()], np.tile(np.repeat([1, 2], 6), 2))
+        np.testing.assert_array_equal(s.file["provenance/run"][()], b5k.trial_run)
+        np.testing.assert_array_equal(b5k.trial_run, np.repeat([1, 2, 1], BOLD5000_RUN_LINES))
         assert "rep_" not in "".join(names)
 
 
@@ -67,15 +97,46 @@ def test_repeated_images_are_the_test_split(b5k, converted):
     with store.open_store(path) as s:
         names = [x.decode() for x in s.file["provenance/image_name"][()]]
         test = np.flatnonzero(s.split == 2)
-        # the 113-list's name that this subject never saw is dropped
-        assert sorted(names[k] for k in test) == sorted(b5k.repeated[:3])
+        assert sorted(names[k] for k in test) == sorted(b5k.repeated)
         averaged = store.load_split(s, "test")
-        np.testing.assert_array_equal(averaged.n_repeats, [3, 3, 3])
-        # every repeat maps to the same image, whether its line had the rep_ mark or not
+        # repeat counts vary (4, 5, 3 and 2 here), whichever showing lacked the rep_ mark
+        expected = {name: b5k.trial_names.count(name) for name in b5k.repeated}
+        assert sorted(set(expected.values())) == [2, 3, 4, 5]
+        np.testing.assert_array_equal(averaged.n_repeats, [expected[names[k]] for k in averaged.image_index])
         for k in test:
             rows = np.flatnonzero(s.trial_image == k)
-            assert [b5k.trial_names[r] for r in rows] == [names[k]] * 3
-        assert np.sum(s.split == 0) == 15
+            assert [b5k.trial_names[r] for r in rows] == [names[k]] * expected[names[k]]
+        assert np.sum(s.split == 0) == s.n_images - len(b5k.repeated)
+
+
+def test_csi4_sees_106_of_the_113_repeated_images(csi4):
+    """CSI4 completed 9 sessions and saw 106 of the 113 repeated images; the 7 others are dropped.
+    Its lists are named as in the authors' repository (Subj04/Sess01/Subj04_sess01_run01.txt)."""
+    copy, path = csi4
+    info = store.validate(path)
+    assert info["subject"] == "CSI4" and info["n_sessions"] == 9 and info["n_trials"] == 9 * BOLD5000_RUN_LINES
+    assert info["split_images"]["test"] == 106
+    assert info["session_folders"] == [f"Sess{k:02d}" for k in range(1, 10)]
+    assert info["source_files"]["presentation_lists"] == str(copy.lists_dir)
+    with store.open_store(path) as s:
+        names = [x.decode() for x in s.file["provenance/image_name"][()]]
+        assert sorted(names[k] for k in np.flatnonzero(s.split == 2)) == sorted(copy.seen_repeated)
+        assert not set(copy.repeated[106:]) & set(names)
+        assert [names[k] for k in s.trial_image] == copy.trial_names
+        np.testing.assert_array_equal(s.trial_session, np.repeat(np.arange(1, 10), BOLD5000_RUN_LINES))
+        np.testing.assert_array_equal(store.load_split(s, "test").n_repeats, [3] * 106)
+
+
+def test_csi_folder_is_preferred_to_subj_folder(tmp_path):
+    """With both namings present, MinD-Vis's CSIk folder is read; Subj0k only stands in for it."""
+    b5k = make_bold5000(tmp_path / "b")
+    other = b5k.lists_dir.with_name("Subj01")
+    (other / "Sess01").mkdir(parents=True)
+    (other / "Sess01/Subj01_sess01_run01.txt").write_text("beach5.jpg\n")
+    path = convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
+    with store.open_store(path) as s:
+        assert s.attrs["source_files"]["presentation_lists"] == str(b5k.lists_dir)
+        assert s.n_trials == len(b5k.trial_names)
 
 
 def test_planted_value_lands_at_its_trial_and_voxel(b5k, converted):
@@ -100,17 +161,17 @@ def test_regions_and_hemispheres(converted):
 
 def test_lists_and_betas_must_agree(tmp_path):
     b5k = make_bold5000(tmp_path / "b")
-    run = b5k.lists_dir / "CSI1_sess02/CSI_sess02_run02.txt"
+    run = b5k.run_path(2, 1)
     run.write_text(run.read_text() + "beach5.jpg\n")
     with pytest.raises(
-        ValueError, match=r"LHEarlyVis.npy: expected one row per line of the presentation lists in .*CSI1 \(25\); found 24 rows"
+        ValueError, match=r"LHEarlyVis.npy: expected one row per line of the presentation lists in .*CSI1 \(112\); found 111 rows"
     ):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
 
 
 def test_unknown_image_name_is_named(tmp_path):
     b5k = make_bold5000(tmp_path / "b")
-    run = b5k.lists_dir / "CSI1_sess01/CSI_sess01_run02.txt"
+    run = b5k.run_path(1, 2)
     lines = run.read_text().splitlines()
     run.write_text("\n".join(["no_such_image.jpg", *lines[1:]]) + "\n")
     with pytest.raises(
@@ -129,9 +190,9 @@ def test_test_list_must_meet_the_subject(tmp_path):
 def test_non_finite_beta_names_its_file(tmp_path):
     b5k = make_bold5000(tmp_path / "b")
     data = b5k.betas["LH", "OPA"].copy()
-    data[20, 1] = np.inf
+    data[60, 1] = np.inf
     np.save(b5k.beta_path("LH", "OPA"), data)
-    with pytest.raises(ValueError, match=r"allses_LHOPA.npy \[row 20, column 1\]: expected finite values"):
+    with pytest.raises(ValueError, match=r"allses_LHOPA.npy \[row 60, column 1\]: expected finite values"):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
 
@@ -159,7 +220,8 @@ def test_missing_files_are_named_by_path(tmp_path):
     with pytest.raises(ValueError, match=r"CSI1_sess02: expected one .txt list per run; found no .txt files"):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
     b5k.lists_dir.rename(b5k.lists_dir.with_name("moved"))
-    with pytest.raises(FileNotFoundError, match=re.escape(f"BOLD5000 presentation lists not found: expected the folder {b5k.lists_dir}")):
+    expected = f"BOLD5000 presentation lists not found: expected the folder {b5k.lists_dir} or {b5k.lists_dir.with_name('Subj01')}"
+    with pytest.raises(FileNotFoundError, match=re.escape(expected)):
         convert_bold5000(b5k.root, 1, tmp_path / "x.h5")
 
 

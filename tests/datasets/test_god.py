@@ -1,6 +1,6 @@
 """Tests for brainlens.datasets.god on a tiny GOD copy in MinD-Vis's released layout."""
 
-import json
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +10,8 @@ from brainlens.datasets import convert_god
 
 from .fixtures import Tally, image_id
 from .fixtures_mindvis import GOD_AREA_SIZES, GOD_TEST_OFFSET, make_god
+
+N_TRAIN, N_TEST = 4 * 8, 3  # the fixture's 4 training categories of 8 images, 3 test images
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +42,13 @@ def test_store_is_valid_and_records_provenance(god, converted):
     info = store.validate(path)
     n_train, n_test = len(god.train_image), len(god.test_image)
     assert info["dataset"] == "god" and info["subject"] == "3" and info["kind"] == "paired"
-    assert info["n_images"] == 8 + 3 and info["n_trials"] == n_train + n_test
+    assert info["n_images"] == N_TRAIN + N_TEST and info["n_trials"] == n_train + n_test
     assert info["n_voxels"] == god.train_fmri.shape[1] and info["beta_dtype"] == "float32"
     assert info["zscored"] is False and info["n_sessions"] == 2
     assert info["has_location"] is False and info["space"] is None
     assert info["image_scale"] == "uint8" and info["mask"] == ""
-    assert json.loads(info["source_files"])["fmri"] == str(god.npz)
-    assert stages == {"images": 11, "trials": n_train + n_test}
+    assert info["source_files"]["fmri"] == str(god.npz)  # decoded, not JSON text
+    assert stages == {"images": N_TRAIN + N_TEST, "trials": n_train + n_test}
 
 
 def test_trials_pair_with_their_images(god, converted):
@@ -56,7 +58,7 @@ def test_trials_pair_with_their_images(god, converted):
     with store.open_store(path) as s:
         trial_image = s.trial_image
         np.testing.assert_array_equal(trial_image[:n_train], god.train_image)
-        np.testing.assert_array_equal(trial_image[n_train:], 8 + god.test_image)
+        np.testing.assert_array_equal(trial_image[n_train:], N_TRAIN + god.test_image)
         shown = [image_id(im) for im in s.images_at(trial_image)]
         assert shown == god.train_image.tolist() + (GOD_TEST_OFFSET + god.test_image).tolist()
         np.testing.assert_array_equal(s.trial_session, [1] * n_train + [2] * len(god.test_image))
@@ -76,13 +78,13 @@ def test_planted_values_land_at_their_trial_and_voxel(god, converted):
 def test_test_images_are_the_test_split_and_repeats_average(god, converted):
     path, _ = converted
     with store.open_store(path) as s:
-        np.testing.assert_array_equal(s.split, [0] * 8 + [2] * 3)
+        np.testing.assert_array_equal(s.split, [0] * N_TRAIN + [2] * N_TEST)
         test = store.load_split(s, "test")
-        np.testing.assert_array_equal(test.image_index, [8, 9, 10])
+        np.testing.assert_array_equal(test.image_index, N_TRAIN + np.arange(N_TEST))
         np.testing.assert_array_equal(test.n_repeats, [4, 4, 4])
         # MinD-Vis tests on the released averaged rows (arr_2); they are kept beside the trials
         np.testing.assert_array_equal(s.file["test_averaged/betas"][()], god.averaged)
-        np.testing.assert_array_equal(s.file["test_averaged/image"][()], [8, 9, 10])
+        np.testing.assert_array_equal(s.file["test_averaged/image"][()], N_TRAIN + np.arange(N_TEST))
 
 
 def test_regions_follow_the_masks(god, converted):
@@ -115,9 +117,12 @@ def test_labels_and_class_names(god, converted):
         wnids = god.wnids["train"] + god.wnids["test"]
         assert names == [f"n{w:08d}" for w in sorted(set(wnids))]
         assert [names[k] for k in labels.argmax(axis=1)] == [f"n{w:08d}" for w in wnids]
-        assert labels.sum(axis=1).tolist() == [1.0] * 11
+        assert labels.sum(axis=1).tolist() == [1.0] * (N_TRAIN + N_TEST)
         ids = [x.decode() for x in s.file["provenance/image_id"][()]]
         assert ids == god.image_ids["train"] + god.image_ids["test"]
+        # the CSV's second field, quoted in the release, is the JPEG's name
+        files = [x.decode() for x in s.file["provenance/image_file"][()]]
+        assert files == god.image_files["train"] + god.image_files["test"]
         np.testing.assert_array_equal(s.file["provenance/wnid"][()], wnids)
         classes = [x.decode() for x in s.file["provenance/class_name"][()]]
         assert classes == [god.class_names.get(w, "") for w in wnids]
@@ -143,7 +148,7 @@ def test_float_images_in_0_1_are_scaled(tmp_path):
     path = convert_god(god.root, 3, tmp_path / "g.h5")
     with store.open_store(path) as s:
         assert s.attrs["image_scale"] == "float 0-1"
-        assert [image_id(im) for im in s.images_at(np.arange(11))] == list(range(8)) + [1000, 1001, 1002]
+        assert [image_id(im) for im in s.images_at(np.arange(N_TRAIN + N_TEST))] == list(range(N_TRAIN)) + [1000, 1001, 1002]
 
 
 def test_images_outside_both_scales_fail(tmp_path):
@@ -165,13 +170,13 @@ def test_integer_fmri_is_accepted(tmp_path):
     god = make_god(tmp_path / "god", fmri_dtype="int16")
     path = convert_god(god.root, 3, tmp_path / "g.h5")
     with store.open_store(path) as s:
-        np.testing.assert_array_equal(s.betas_at(np.arange(8)), god.train_fmri.astype(np.float32))
+        np.testing.assert_array_equal(s.betas_at(np.arange(N_TRAIN)), god.train_fmri.astype(np.float32))
 
 
 def test_one_based_indices_fail(tmp_path):
     god = make_god(tmp_path / "god")
     rewrite_npz(god.npz, arr_3=god.train_image + 1)
-    with pytest.raises(ValueError, match=r"\[arr_3\]: expected 0-based rows of train_images, 0..7; found 8 \(is it 1-based\?\)"):
+    with pytest.raises(ValueError, match=r"\[arr_3\]: expected 0-based rows of train_images, 0..31; found 32 \(is it 1-based\?\)"):
         convert_god(god.root, 3, tmp_path / "g.h5")
 
 
@@ -195,6 +200,17 @@ def test_non_finite_fmri_is_named(tmp_path):
     assert not (tmp_path / "g.h5").exists()
 
 
+def test_label_csv_is_as_released(god):
+    """The release's CSV: no header, ``1518878.010042,"n01518878_10042.JPEG"``, each training category
+    in 8 consecutive rows, test categories disjoint from training ones."""
+    lines = (god.root / "imagenet_training_label.csv").read_text().splitlines()
+    assert lines[0] == f'{god.image_ids["train"][0]},"{god.image_files["train"][0]}"'
+    assert re.fullmatch(r'\d+\.\d{6},"n\d{8}_\d+\.JPEG"', lines[0])
+    wnids = god.wnids["train"]
+    assert all(len(set(wnids[k : k + 8])) == 1 for k in range(0, len(wnids), 8)) and len(set(wnids)) == len(wnids) // 8
+    assert not set(god.wnids["test"]) & set(wnids)
+
+
 def test_label_csv_is_checked(tmp_path):
     god = make_god(tmp_path / "god")
     csv_path = god.root / "imagenet_training_label.csv"
@@ -205,7 +221,8 @@ def test_label_csv_is_checked(tmp_path):
     ):
         convert_god(god.root, 3, tmp_path / "g.h5")
     csv_path.write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(ValueError, match=r"imagenet_training_label.csv: expected one row per image of images_256.npz \(8\); found 7 rows"):
+    message = r"imagenet_training_label.csv: expected one row per image of images_256.npz \(32\); found 31 rows"
+    with pytest.raises(ValueError, match=message):
         convert_god(god.root, 3, tmp_path / "g.h5")
 
 
@@ -220,6 +237,8 @@ def test_missing_files_are_named_by_path(tmp_path):
     (god.root / "imagenet_testing_label.csv").write_text("1443537.000001\n2690373.000002\n4254680.000003\n")
     with store.open_store(convert_god(god.root, 3, tmp_path / "g.h5")) as s:
         assert "provenance/class_name" not in s.file
+        # rows without the JPEG's name have '' for it
+        assert [x.decode() for x in s.file["provenance/image_file"][()]][-4:] == [god.image_files["train"][-1], "", "", ""]
 
 
 def test_bad_subject():

@@ -1,6 +1,5 @@
 """Tests for brainlens.datasets.hcp on a tiny copy of MinD-Vis's HCP folder."""
 
-import json
 import re
 
 import numpy as np
@@ -42,7 +41,9 @@ def test_fmri_only_store_is_valid(hcp, frames):
     assert info["n_voxels"] == sum(HCP_WIDTHS.values()) and info["beta_dtype"] == "float32"
     assert info["has_location"] is False and info["zscored"] is False
     assert info["frames"] == HCP_FRAMES and info["frames_per_sample"] == 1
-    assert json.loads(info["area_voxels"]) == HCP_WIDTHS and json.loads(info["unused_keys"]) == []
+    # list- and dict-valued attributes come back decoded
+    assert info["area_voxels"] == HCP_WIDTHS and info["unused_keys"] == []
+    assert info["source_files"] == {"voxels": str(hcp.path("dummy_sub_01").absolute())} and info["run_folder"] == ""
     assert stages == {"samples": HCP_FRAMES}
     assert "split_images" not in info
 
@@ -54,6 +55,24 @@ def test_frames_land_where_they_should(hcp, frames):
         assert s.betas_at([frame], np.array([column(area, voxel)]))[0, 0] == np.float32(value)
         np.testing.assert_array_equal(s.betas_at(np.arange(HCP_FRAMES)), concatenated(hcp, subject))
         np.testing.assert_array_equal(s.file["provenance/first_frame"][()], np.arange(HCP_FRAMES))
+
+
+def test_float64_zscored_frames_are_kept_as_released(hcp, frames):
+    """The release's areas are float64, already z-scored over time per voxel: stored as float32, the
+    values (and so each voxel's mean 0 and std 1) are kept, not scaled again."""
+    path, _ = frames
+    _, area, _, voxel, _ = hcp.planted
+    with np.load(hcp.path("dummy_sub_02")) as npz:
+        written = npz["V1"]
+    assert written.dtype == np.float64
+    np.testing.assert_allclose(written.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(written.std(axis=0), 1, rtol=1e-12)
+    with store.open_store(path) as s:
+        betas = s.betas_at(np.arange(HCP_FRAMES)).astype(np.float64)
+        voxels = np.arange(s.n_voxels) != column(area, voxel)  # all but the voxel with the planted value
+        np.testing.assert_allclose(betas.mean(axis=0)[voxels], 0, atol=1e-6)
+        np.testing.assert_allclose(betas.std(axis=0)[voxels], 1, rtol=1e-6)
+        np.testing.assert_allclose(betas, concatenated(hcp, "dummy_sub_01").astype(np.float64), rtol=1e-7)
 
 
 def test_regions(frames):
@@ -93,24 +112,93 @@ def test_frames_averaged_into_samples(hcp, tmp_path, step):
     store.validate(path)
 
 
-def test_subjects_listing_and_integer_data(hcp, tmp_path):
+def test_subjects_listing(hcp, tmp_path):
     assert hcp_subjects(hcp.root) == ["dummy_sub_01", "dummy_sub_02"]
     stages = Tally()
     paths = convert_hcp_subjects(hcp.root, tmp_path / "all", frames_per_sample=10, progress=stages)
     assert [p.name for p in paths] == ["hcp_dummy_sub_01.h5", "hcp_dummy_sub_02.h5"]
     assert stages == {"samples": 240, "subjects": 2}
     with store.open_store(paths[1]) as s:
-        # UNCONFIRMED dtype: int16 areas are read as numbers and stored as float32
-        assert json.loads(s.attrs["unused_keys"]) == ["LOC"]
-        first = concatenated(hcp, "dummy_sub_02")[:10].mean(axis=0)
-        np.testing.assert_allclose(s.betas_at([0])[0], first, rtol=1e-6)
+        assert s.attrs["subject"] == "dummy_sub_02" and s.attrs["unused_keys"] == ["LOC"]
+        # frames are averaged at the file's precision (float64), then stored as float32
+        first = hcp.areas["dummy_sub_02"]["V1"][:10].mean(axis=0)
+        np.testing.assert_allclose(s.betas_at([0])[0, : HCP_WIDTHS["V1"]], first.astype(np.float32), rtol=1e-6)
+
+
+def test_integer_data_is_read_as_numbers(tmp_path):
+    """Any real numbers are accepted (the release's are float64) and stored as float32."""
+    (tmp_path / "s").mkdir()
+    areas = {area: (np.arange(40 * n).reshape(40, n) % 97 - 48).astype(np.int16) for area, n in HCP_WIDTHS.items()}
+    np.savez(tmp_path / "s/HCP_visual_voxel.npz", **areas)
+    with store.open_store(convert_hcp(tmp_path, "s", tmp_path / "s.h5", frames_per_sample=4)) as s:
+        expected = np.concatenate(list(areas.values()), axis=1).reshape(10, 4, -1).mean(axis=1)
+        np.testing.assert_array_equal(s.betas_at(np.arange(10)), expected.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory):
+    """The published variant's layout: npz/<subject>/REST1_LR/HCP_visual_voxel.npz."""
+    return make_hcp(tmp_path_factory.mktemp("nested"), subjects=("100307", "100408"), run="REST1_LR", seed=1)
+
+
+def test_nested_layout_keeps_the_subject_and_records_the_run(nested, tmp_path):
+    assert hcp_subjects(nested.root) == ["100307", "100408"]
+    stages = Tally()
+    paths = convert_hcp_subjects(nested.root, tmp_path / "all", frames_per_sample=10, progress=stages)
+    assert [p.name for p in paths] == ["hcp_100307.h5", "hcp_100408.h5"]
+    assert stages == {"samples": 240, "subjects": 2}
+    for subject, path in zip(nested.subjects, paths):
+        info = store.validate(path)
+        assert info["subject"] == subject and info["run_folder"] == "REST1_LR"
+        assert info["source_files"] == {"voxels": str(nested.path(subject).absolute())}
+        with store.open_store(path) as s:
+            data = concatenated(nested, subject).astype(np.float64)
+            np.testing.assert_allclose(s.betas_at(np.arange(120)), data.reshape(120, 10, -1).mean(axis=1), rtol=1e-5, atol=1e-6)
+    one = convert_hcp(nested.root, "100408", tmp_path / "one.h5")
+    with store.open_store(one) as s:
+        assert s.attrs["subject"] == "100408" and s.attrs["run_folder"] == "REST1_LR"
+        np.testing.assert_array_equal(s.betas_at(np.arange(HCP_FRAMES)), concatenated(nested, "100408"))
+
+
+def test_several_runs_need_a_choice(nested, tmp_path):
+    root = tmp_path / "npz"
+    for run in ("REST1_LR", "REST1_RL"):
+        (root / "100307" / run).mkdir(parents=True)
+        (root / "100307" / run / "HCP_visual_voxel.npz").write_bytes(nested.path("100307").read_bytes())
+    message = r"100307: expected one HCP_visual_voxel\.npz, or run= naming its folder; found run folders \['REST1_LR', 'REST1_RL'\]"
+    with pytest.raises(ValueError, match=message):
+        convert_hcp(root, "100307", tmp_path / "x.h5")
+    with pytest.raises(ValueError, match=message):
+        convert_hcp_subjects(root, tmp_path / "out")
+    with store.open_store(convert_hcp(root, "100307", tmp_path / "rl.h5", run="REST1_RL")) as s:
+        assert s.attrs["run_folder"] == "REST1_RL" and s.attrs["subject"] == "100307"
+    paths = convert_hcp_subjects(root, tmp_path / "out", run="REST1_LR")
+    with store.open_store(paths[0]) as s:
+        assert s.attrs["run_folder"] == "REST1_LR"
+    missing = root / "100307/REST2_LR/HCP_visual_voxel.npz"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"HCP visual voxels of subject '100307' not found: expected {missing}")):
+        convert_hcp(root, "100307", tmp_path / "x.h5", run="REST2_LR")
+
+
+def test_a_run_folder_is_not_a_subject(nested, tmp_path):
+    """The old workaround, a subject folder as root, would name the store's subject "REST1_LR"."""
+    subject_folder = nested.root / "100307"
+    assert hcp_subjects(subject_folder) == []
+    message = (
+        r"HCP visual voxels not found: expected .*100307/<subject>/HCP_visual_voxel\.npz or .*100307/<subject>/<run>/"
+        r"HCP_visual_voxel\.npz \(100307 holds the run folder REST1_LR: pass its parent folder as root\)"
+    )
+    with pytest.raises(FileNotFoundError, match=message):
+        convert_hcp_subjects(subject_folder, tmp_path / "out")
+    with pytest.raises(ValueError, match=r"'subject' must be the name of a subject folder, not of a run folder \(REST1_LR\)"):
+        convert_hcp(subject_folder, "REST1_LR", tmp_path / "x.h5")
 
 
 def test_subjects_must_share_voxel_counts(hcp, tmp_path):
     root = tmp_path / "hcp"
     for subject in hcp.subjects:
         (root / subject).mkdir(parents=True)
-        (root / subject / "HCP_visual_voxel.npz").write_bytes((hcp.root / subject / "HCP_visual_voxel.npz").read_bytes())
+        (root / subject / "HCP_visual_voxel.npz").write_bytes(hcp.path(subject).read_bytes())
     areas = dict(hcp.areas["dummy_sub_02"])
     areas["V4"] = areas["V4"][:, :3]
     np.savez(root / "dummy_sub_02/HCP_visual_voxel.npz", **areas)
@@ -123,9 +211,10 @@ def test_subjects_must_share_voxel_counts(hcp, tmp_path):
 
 
 def test_missing_file_and_bad_arrays(hcp, tmp_path):
-    expected = hcp.root.absolute() / "dummy_sub_03/HCP_visual_voxel.npz"
-    with pytest.raises(FileNotFoundError, match=re.escape(f"HCP visual voxels of subject 'dummy_sub_03' not found: expected {expected}")):
-        convert_hcp(hcp.root, "dummy_sub_03", tmp_path / "x.h5")
+    folder = hcp.root.absolute() / "no_file_sub"
+    expected = f"{folder / 'HCP_visual_voxel.npz'} or {folder / '<run>/HCP_visual_voxel.npz'}"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"HCP visual voxels of subject 'no_file_sub' not found: expected {expected}")):
+        convert_hcp(hcp.root, "no_file_sub", tmp_path / "x.h5")
     root = tmp_path / "hcp"
     (root / "s1").mkdir(parents=True)
     areas = {a: hcp.areas["dummy_sub_01"][a] for a in AREAS}
@@ -150,6 +239,11 @@ def test_bad_arguments(hcp, tmp_path):
         convert_hcp(hcp.root, "dummy_sub_01", tmp_path / "x.h5", frames_per_sample=0)
     with pytest.raises(ValueError, match=r"'subject' must be the name of a subject folder. '../dummy_sub_01' was provided."):
         convert_hcp(hcp.root, "../dummy_sub_01", tmp_path / "x.h5")
+    with pytest.raises(ValueError, match=r"'run' must be a run folder's name \(e.g. 'REST1_LR'\), '' or None. 'a/REST1_LR' was provided."):
+        convert_hcp(hcp.root, "dummy_sub_01", tmp_path / "x.h5", run="a/REST1_LR")
+    # run '' is the file directly in the subject folder, MinD-Vis's layout
+    with store.open_store(convert_hcp(hcp.root, "dummy_sub_01", tmp_path / "flat.h5", run="")) as s:
+        assert s.attrs["run_folder"] == "" and s.n_trials == HCP_FRAMES
 
 
 def test_voxels_are_not_padded(tmp_path):

@@ -1,7 +1,6 @@
 """Tests for brainlens.datasets.nsd on a tiny NSD copy in the released layout (see fixtures.py)."""
 
 import csv
-import json
 import re
 
 import h5py
@@ -13,8 +12,19 @@ import scipy.io
 from brainlens import store
 from brainlens.datasets import convert_nsd
 from brainlens.datasets import nsd as nsd_module
+from brainlens.datasets._utils import read_ctab
 
-from .fixtures import FSAVERAGE_VERTICES, LABEL_NAMES, Tally, coco_id, image_id, make_nsd, nsd_image, write_volume_betas
+from .fixtures import (
+    FSAVERAGE_VERTICES,
+    LABEL_NAMES,
+    Tally,
+    coco_id,
+    image_id,
+    make_nsd,
+    nsd_image,
+    write_shared1000_pngs,
+    write_volume_betas,
+)
 
 
 class Interrupted(Exception):
@@ -78,9 +88,9 @@ def test_store_is_valid_and_records_provenance(nsd, zscored):
     assert info["n_voxels"] == len(general) and info["beta_dtype"] == "float16" and info["zscored"]
     with store.open_store(zscored) as s:
         assert s.attrs["dataset"] == "nsd" and s.attrs["subject"] == "1" and s.attrs["source"] == str(nsd.root)
-        assert json.loads(s.attrs["sessions"]) == list(range(1, 41))
+        assert s.attrs["sessions"] == list(range(1, 41))  # decoded, not JSON text
         assert s.attrs["mask"] == "nsdgeneral" and s.attrs["space"] == "func1pt8mm"
-        files = json.loads(s.attrs["source_files"])
+        files = s.attrs["source_files"]
         assert files["betas"][6].endswith("subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR/betas_session07.hdf5")
         assert files["mask"][0].endswith("subj01/func1pt8mm/roi/nsdgeneral.nii.gz")
         # voxels in C order of the (X, Y, Z) grid, as MindEye and brain-diffuser flatten them
@@ -150,7 +160,7 @@ def test_sessions_subset(nsd, zscored, tmp_path):
     subset = convert_nsd(nsd.root, 1, tmp_path / "subset.h5", sessions=[7, 2], progress=stages)
     store.validate(subset)
     with store.open_store(subset) as s, store.open_store(zscored) as full:
-        assert json.loads(s.attrs["sessions"]) == [2, 7]
+        assert s.attrs["sessions"] == [2, 7]
         np.testing.assert_array_equal(s.trial_session, np.repeat([2, 7], nsd.trials_per_session))
         rows = np.flatnonzero(np.isin(full.trial_session, [2, 7]))
         # z-scoring is within a session, so a session's betas do not depend on which others are converted
@@ -192,6 +202,26 @@ def test_regions_and_ncsnr_come_through(nsd, zscored):
         np.testing.assert_allclose(s.ncsnr, _ncsnr_file(nsd)[ijk], rtol=1e-6)
 
 
+def test_ctab_lines_as_released_give_stripped_names(nsd):
+    """NSD's ctab lines are ``<int> <name><TAB><spaces>``; the names come through without the whitespace."""
+    for owner, name in (("subj01", "floc-faces"), ("fsaverage", "prf-visualrois")):
+        path = nsd.root / f"nsddata/freesurfer/{owner}/label/{name}.mgz.ctab"
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith("0 Unknown\t ") and lines[1].startswith(f"1 {LABEL_NAMES[name][0]}\t ")
+        assert all(re.fullmatch(r"\d+ \S+\t +", line) for line in lines)
+        assert read_ctab(path) == dict(enumerate(["Unknown", *LABEL_NAMES[name]]))
+
+
+def test_region_names_are_stripped_on_both_spaces(nsd, tmp_path):
+    volume = convert_nsd(nsd.root, 1, tmp_path / "v.h5", sessions=[1])
+    surface = convert_nsd(nsd.root, 1, tmp_path / "s.h5", space="fsaverage", sessions=[1])
+    for path in (volume, surface):
+        with store.open_store(path) as s:
+            assert s.roi_names == ["", *LABEL_NAMES["prf-visualrois"]]
+            assert s.info()["region_sets"]["floc-faces"] == LABEL_NAMES["floc-faces"]
+            assert s.region_voxels("FFA-1").size > 0
+
+
 def test_fsaverage(nsd, tmp_path):
     """Pitfall 3: (163842, 1, 1, trials) float per hemisphere, left then right; NaN vertices."""
     out = convert_nsd(nsd.root, 1, tmp_path / "fs.h5", space="fsaverage", sessions=[1, 2], zscore=False)
@@ -210,7 +240,7 @@ def test_fsaverage(nsd, tmp_path):
         session, hemi, vertex = nsd.nan_surface
         column = int(np.flatnonzero(s.vertex == vertex + hemi * FSAVERAGE_VERTICES)[0])
         assert np.all(s.betas_at(np.flatnonzero(s.trial_session == session), np.array([column])) == 0)
-        assert json.loads(s.attrs["nonfinite_voxels"]) == {"1": 0, "2": 1}
+        assert s.attrs["nonfinite_voxels"] == {"1": 0, "2": 1}
         faces = np.concatenate([labels[v] for labels, v in zip(nsd.surface_labels["floc-faces"], (lh, rh))])
         np.testing.assert_array_equal(s.region_voxels("FFA-1"), np.flatnonzero(faces == 2))
 
@@ -276,6 +306,25 @@ def test_missing_files_name_their_expected_path(tmp_path):
     assert not (tmp_path / "out.h5.parts").exists()  # inputs are checked before any session is read
 
 
+def test_shared1000_pngs_alone_are_named(tmp_path):
+    """NSD's own PNG export holds only the shared images: without nsd_stimuli.hdf5 the error says so."""
+    copy = make_nsd(tmp_path / "nsd", subjects=(1,), fsaverage_sessions=())
+    brick = copy.root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+    brick.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"NSD stimuli not found: expected {re.escape(str(brick))}$"):
+        convert_nsd(copy.root, 1, tmp_path / "out.h5", sessions=[1])
+    folder = write_shared1000_pngs(copy.root, copy.shared)
+    assert sorted(p.name for p in folder.iterdir())[0] == f"shared0001_nsd{copy.shared[0] + 1:05d}.png"
+    message = (
+        rf"NSD stimuli not found: expected {re.escape(str(brick))}\. {re.escape(str(folder))} holds 6 shared1000 PNGs "
+        r"\(shared0001_nsd\d{5}\.png \.\.\.\), NSD's export of the shared images only: subject 1's other 34 "
+        r"images are not among them\. Download nsddata_stimuli/stimuli/nsd/nsd_stimuli\.hdf5"
+    )
+    with pytest.raises(FileNotFoundError, match=message):
+        convert_nsd(copy.root, 1, tmp_path / "out.h5", sessions=[1])
+    assert not (tmp_path / "out.h5.parts").exists()
+
+
 def test_zero_based_design_is_refused(tmp_path):
     """Pitfall 1: a design written 0-based (a 0 in masterordering) is reported, not shifted."""
     copy = make_nsd(tmp_path / "nsd", subjects=(1,), fsaverage_sessions=())
@@ -307,7 +356,7 @@ def test_stim_info_is_checked_against_the_design(tmp_path):
     copy.stim_info_path.unlink()
     out = convert_nsd(copy.root, 1, tmp_path / "out.h5", sessions=[1])
     with store.open_store(out) as s:
-        assert "provenance/coco_id" not in s.file and json.loads(s.attrs["source_files"])["stim_info"] == ""
+        assert "provenance/coco_id" not in s.file and s.attrs["source_files"]["stim_info"] == ""
 
 
 def test_interrupted_conversion_resumes(nsd, zscored, tmp_path, monkeypatch):

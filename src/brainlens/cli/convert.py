@@ -39,9 +39,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         elif args.dataset == "bold5000":
             out = datasets.convert_bold5000(args.root, args.subject, args.out, progress=bars)
         elif args.subject == "all":  # hcp: one store per subject folder
-            out = datasets.convert_hcp_subjects(args.root, args.out, frames_per_sample=args.frames_per_sample, progress=bars)
+            out = datasets.convert_hcp_subjects(
+                args.root, args.out, run=args.run, frames_per_sample=args.frames_per_sample, progress=bars
+            )
         else:
-            out = datasets.convert_hcp(args.root, args.subject, args.out, frames_per_sample=args.frames_per_sample, progress=bars)
+            out = datasets.convert_hcp(
+                args.root, args.subject, args.out, run=args.run, frames_per_sample=args.frames_per_sample, progress=bars
+            )
     finally:
         bars.close()
     for path in out if isinstance(out, list) else [out]:
@@ -67,7 +71,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = formats.add_parser("nsd", help="Natural Scenes Dataset", description=nsd.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="NSD root folder (holding nsddata/, nsddata_betas/, nsddata_stimuli/)")
+    p.add_argument("--root", required=True, help="NSD root folder (holding nsddata/, nsddata_betas/, "
+                   "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5)")
     p.add_argument("--subject", type=int, required=True, help="subject 1..8")
     p.add_argument("--out", required=True, help="store file to write")
     p.add_argument("--space", choices=nsd.SPACES, default="func1pt8mm", help="beta space (default func1pt8mm)")
@@ -93,15 +98,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = formats.add_parser("bold5000", help="BOLD5000 GLMsingle ROI betas as packaged for MinD-Vis",
                            description=bold5000.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="folder holding BOLD5000_GLMsingle_ROI_betas/ and BOLD5000_Stimuli/")
+    p.add_argument("--root", required=True, help="folder holding BOLD5000_GLMsingle_ROI_betas/ and BOLD5000_Stimuli/ "
+                   "(presentation lists in Stimuli_Presentation_Lists/CSIk/ or Subj0k/)")
     p.add_argument("--subject", type=int, required=True, help="subject 1..4 (CSI1..CSI4)")
     p.add_argument("--out", required=True, help="store file to write")
     p.set_defaults(func=cmd_convert)
 
     p = formats.add_parser("hcp", help="HCP resting state as packaged for MinD-Vis (fMRI only)", description=hcp.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="folder of subject folders, each holding HCP_visual_voxel.npz")
+    p.add_argument("--root", required=True, help="folder of subject folders, each holding HCP_visual_voxel.npz "
+                   "directly (<subject>/HCP_visual_voxel.npz) or in a run folder (<subject>/<run>/HCP_visual_voxel.npz)")
     p.add_argument("--subject", required=True, help="a subject folder's name, or 'all' for every one (then --out is a folder)")
+    p.add_argument("--run", default=None,
+                   help="the run folder holding the file, e.g. REST1_LR ('' for none); needed only when a subject "
+                        "folder holds it in more than one place (default: wherever it is)")
     p.add_argument("--out", required=True, help="store file to write (a folder of hcp_<subject>.h5 with --subject all)")
     p.add_argument("--frames-per-sample", type=int, default=1,
                    help="average this many consecutive frames into one sample (default 1; MinD-Vis uses 10)")

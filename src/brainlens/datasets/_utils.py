@@ -67,8 +67,9 @@ def as_labels(values: np.ndarray, path: str | os.PathLike, key: str | None = Non
 
 
 def read_ctab(path: Path) -> dict[int, str]:
-    """A FreeSurfer colour table as ``{label: name}``: one ``<int> <name>`` pair per line (further
-    columns, such as colours, are ignored; blank lines and ``#`` comments are skipped)."""
+    """A FreeSurfer colour table as ``{label: name}``: one ``<int> <name>`` pair per line, split on any
+    whitespace, so NSD's lines ``<int> <name><TAB><spaces>`` give the bare name (further columns, such
+    as colours, are ignored; blank lines and ``#`` comments are skipped)."""
     names: dict[int, str] = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         fields = line.split()
@@ -85,15 +86,17 @@ def read_ctab(path: Path) -> dict[int, str]:
 
 def roi_names(names: Mapping[int, str], labels: np.ndarray, source: str | os.PathLike) -> list[str]:
     """The store's ``roi_names`` list (index = label, label 0 unnamed) for ``labels``; every label that
-    occurs must be named in ``names`` (read from ``source``)."""
-    missing = sorted(set(np.unique(labels).tolist()) - set(names) - {0})
+    occurs must be named in ``names`` (read from ``source``). Names are stripped of surrounding whitespace."""
+    names = {label: str(name).strip() for label, name in names.items()}
+    named = {label for label, name in names.items() if name}
+    missing = sorted(set(np.unique(labels).tolist()) - named - {0})
     if missing:
-        expected = f"a name for every label in the data (it names {sorted(names)})"
+        expected = f"a name for every label in the data (it names {sorted(named)})"
         raise format_error(source, None, expected, f"labels {missing} unnamed")
     out = [""] * (max([0, *names]) + 1)
     for label, name in names.items():
         if label > 0:
-            out[label] = str(name)
+            out[label] = name
     return out
 
 

@@ -8,7 +8,8 @@ Files read, under the challenge data root (``subjXX`` is ``subj01``..``subj08``)
     subjXX/test_split/test_images/test-NNNN_nsd-MMMMM.png
     subjXX/roi_masks/{lh,rh}.all-vertices_fsaverage_space.npy     (163842,) non-zero = challenge vertex
     subjXX/roi_masks/{lh,rh}.<family>_challenge_space.npy         (n_lh,) / (n_rh,) integer labels
-    subjXX/roi_masks/mapping_<family>.npy                          pickled dict {label: name}
+    subjXX/roi_masks/mapping_<family>.npy                          pickled dict {label: name}, names
+                                                                   stripped of surrounding whitespace
 
 NNNN is the 1-based row of the fMRI arrays (train) or of the test set; MMMMM the 0-based NSD 73k id.
 
@@ -198,7 +199,8 @@ def _regions(masks: Path, n_hemi: list[int]) -> tuple[Regions, dict[str, Regions
         if mapping.dtype != object or mapping.shape != () or not isinstance(mapping.item(), dict):
             found = f"an array of shape {mapping.shape} dtype {mapping.dtype}"
             raise format_error(mapping_path, None, "a pickled dict {label: name}", found)
-        names = {int(label): str(name) for label, name in mapping.item().items()}
+        # the organisers' names keep the whitespace that ends their ctab lines (a tab and spaces)
+        names = {int(label): str(name).strip() for label, name in mapping.item().items()}
         regions = (labels.astype(np.int16), roi_names(names, labels, mapping_path))
         if family == ROI_FAMILIES[0]:
             main = regions

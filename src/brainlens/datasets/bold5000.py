@@ -10,17 +10,25 @@ Files read, under the BOLD5000 folder (MinD-Vis's ``data/BOLD5000``; CSIk is the
     BOLD5000_Stimuli/Scene_Stimuli/repeated_stimuli_113_list.txt
         the names of the 113 repeated test images, one per line
     BOLD5000_Stimuli/Stimuli_Presentation_Lists/CSIk/<session folder>/<run>.txt
-        one image name per line; a leading ``rep_`` marks a repeated image and is not part of its name
+        one image name per line (37 per run); a leading ``rep_`` marks a repeated image and is not
+        part of its name
 
-Session folders are taken in sorted name order (files beside them are skipped) and, within each,
-the ``.txt`` run lists in sorted name order; concatenated, their lines are the rows of the beta files
-(5254 for CSI1).
+The presentation lists are read in either naming::
+
+    Stimuli_Presentation_Lists/CSI1/CSI1_sess01/CSI1_sess01_run01.txt     MinD-Vis's folder names
+    Stimuli_Presentation_Lists/Subj01/Sess01/Subj01_sess01_run01.txt      the BOLD5000 authors' names
+
+(CSIk when both are there). Session folders are taken in sorted name order; files beside them, such
+as the authors' ``Subj01_sess_setup_info.txt``, are skipped. Within each, the ``.txt`` run lists are
+taken in sorted name order (the ``.mat`` twin of each run is not read); concatenated, their lines are
+the rows of the beta files (5254 for CSI1–3 over 15 sessions, 3108 for CSI4 over 9).
 
 What the store holds:
 
 - ``images``: every image the subject saw, in order of first presentation; ``provenance/image_name``
   their file names. ``split`` is 2 (test) for the repeated images of ``repeated_stimuli_113_list.txt``
-  that the subject saw (all 113 for CSI1–3), 0 otherwise, as MinD-Vis splits BOLD5000.
+  that the subject saw (all 113 for CSI1–3, 106 for CSI4), 0 otherwise, as MinD-Vis splits BOLD5000.
+  The list decides, not the ``rep_`` mark: one showing of each repeated image lacks it.
 - ``betas``: one row per trial, in presentation order; ``trial_image`` the image shown,
   ``trial_session`` the session (1-based position of its folder; attr ``session_folders`` names
   them), ``provenance/run`` the run within the session (1-based). Columns follow MinD-Vis: for each
@@ -31,9 +39,9 @@ What the store holds:
   The region files give no voxel locations, so the store has none (``Store.has_location`` is false).
 - attrs: ``source`` (the folder), ``source_files``, ``session_folders``.
 
-Unconfirmed (DATASETS.md §4), checked rather than assumed: the presentation-list folder and file
-names (only their sorted order is used, and the list must have exactly one line per beta row); the
-number of trials of CSI4 (whatever the files hold, as long as all ten agree with the lists).
+Checked rather than assumed: the names of the session folders and run lists within the subject's
+folder (only their sorted order is used, and the lists must have exactly one line per beta row); the
+number of trials (whatever the files hold, as long as all ten agree with the lists).
 """
 
 from __future__ import annotations
@@ -79,7 +87,7 @@ def convert_bold5000(
         for hemi in HEMISPHERES
     ]
     betas = [_load_betas(path) for path in beta_paths]
-    lists_dir = root / "BOLD5000_Stimuli/Stimuli_Presentation_Lists" / csi
+    lists_dir = _lists_folder(root / "BOLD5000_Stimuli/Stimuli_Presentation_Lists", subject)
     trial_names, trial_session, trial_run, session_folders = _read_presentation_lists(lists_dir)
     for data, path in zip(betas, beta_paths):
         check_numeric(path, None, data.shape, data.dtype, "(n_trials, n_voxels)")
@@ -165,10 +173,17 @@ def _strip_repeat(name: str) -> str:
     return name[len(REPEAT_PREFIX) :] if name.startswith(REPEAT_PREFIX) else name
 
 
+def _lists_folder(lists: Path, subject: int) -> Path:
+    """The subject's presentation-list folder: MinD-Vis's ``CSIk``, or else the authors' ``Subj0k``."""
+    options = [lists / f"CSI{subject}", lists / f"Subj{subject:02d}"]
+    for folder in options:
+        if folder.is_dir():
+            return folder
+    raise FileNotFoundError(f"BOLD5000 presentation lists not found: expected the folder {options[0]} or {options[1]}")
+
+
 def _read_presentation_lists(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     """Image names per trial (``rep_`` removed), their sessions and runs (1-based), the session folders."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"BOLD5000 presentation lists not found: expected the folder {folder}")
     sessions = sorted(path for path in folder.iterdir() if path.is_dir())
     if not sessions:
         raise format_error(folder, None, "one folder per session holding .txt run lists", "no folders")

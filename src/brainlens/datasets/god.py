@@ -10,7 +10,8 @@ Files read, under the package folder (MinD-Vis's ``data/Kamitani/npz``; K is the
                                  arr_5, arr_6 (V,)         optional: per-voxel noise ceiling and SNR
                                  V1 V2 V3 V4 LOC FFA PPA LVC HVC VC  (V,) boolean voxel masks
     images_256.npz               train_images (1200, 256, 256, 3), test_images (50, 256, 256, 3)
-    imagenet_training_label.csv  one row per train image, no header: "<WordNet offset>.<image no.>[,...]"
+    imagenet_training_label.csv  one row per train image, no header: the Kamitani id, then optionally the
+                                 JPEG's name, as released: 1518878.010042,"n01518878_10042.JPEG"
     imagenet_testing_label.csv   the same for the test images
     imagenet_class_index.json    optional: {"k": [wnid, ..., name]}, for the class names
 
@@ -18,7 +19,8 @@ What the store holds:
 
 - ``images``: the training images, then the test images, in their npz order; ``split`` 0 for
   training, 2 for test. ``provenance/image_id`` is each image's Kamitani id as the label CSV writes
-  it (e.g. "1518878.005958"), ``provenance/wnid`` its WordNet offset; ``labels`` one-hot over the
+  it (e.g. "1518878.005958"), ``provenance/image_file`` the JPEG's name from the CSV's second field
+  ('' where there is none), ``provenance/wnid`` its WordNet offset; ``labels`` one-hot over the
   distinct WordNet ids (label names like "n01518878"); ``provenance/class_name`` the class name
   when the JSON is there and names it ('' otherwise).
 - ``betas``: the training trials (arr_0, ``trial_image`` from arr_3, ``trial_session`` 1), then
@@ -139,6 +141,7 @@ def convert_god(
 
         image_id = ids["train"][0] + ids["test"][0]
         wnid = np.array(ids["train"][1] + ids["test"][1], dtype=np.int64)
+        image_file = ids["train"][2] + ids["test"][2]
         categories, category = np.unique(wnid, return_inverse=True)
         n_train = n_images["train"]
         source_files = {key: str(path) for key, path in paths.items() if key != "class_index" or class_names is not None}
@@ -176,6 +179,7 @@ def convert_god(
             writer.set_array("test_averaged/betas", averaged)
             writer.set_array("test_averaged/image", n_train + np.arange(n_images["test"], dtype=np.int64))
             writer.set_array("provenance/image_id", np.array(image_id, dtype=h5py.string_dtype()))
+            writer.set_array("provenance/image_file", np.array(image_file, dtype=h5py.string_dtype()))
             writer.set_array("provenance/wnid", wnid)
             if class_names is not None:
                 names = [class_names.get(int(w), "") for w in wnid]
@@ -293,9 +297,10 @@ def _to_uint8(block: np.ndarray, scale: str) -> np.ndarray:
     return np.clip(np.rint(block), 0, 255).astype(np.uint8)
 
 
-def _read_label_csv(path: Path, n_images: int) -> tuple[list[str], list[int]]:
-    """The image ids (first field) and their WordNet offsets (the integer before its first '.')."""
-    ids, wnids = [], []
+def _read_label_csv(path: Path, n_images: int) -> tuple[list[str], list[int], list[str]]:
+    """The image ids (first field), their WordNet offsets (the integer before its first '.') and the
+    JPEG names (the second field, quoted in the release; '' where a row has none)."""
+    ids, wnids, files = [], [], []
     with path.open(newline="") as f:
         for row in csv.reader(f):
             if not row:
@@ -307,9 +312,10 @@ def _read_label_csv(path: Path, n_images: int) -> tuple[list[str], list[int]]:
                 raise format_error(path, f"row {len(ids) + 1}", expected, repr(row[0]))
             ids.append(first)
             wnids.append(int(offset))
+            files.append(row[1].strip() if len(row) > 1 else "")
     if len(ids) != n_images:
         raise format_error(path, None, f"one row per image of images_256.npz ({n_images})", f"{len(ids)} rows")
-    return ids, wnids
+    return ids, wnids, files
 
 
 def _read_class_index(path: Path) -> dict[int, str]:

@@ -7,12 +7,16 @@ Files read, under the NSD root (the layout of the NSD bucket; ``subjXX`` is ``su
     nsddata/experiments/nsd/nsd_stim_info_merged.csv optional: COCO ids, and cross-checks of shared1000
                                                      and subjectK_rep0..2 against the design
     nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5     imgBrick (73000, 425, 425, 3) uint8, 0-based 73k id
+                                                     (required: NSD's PNG export nsddata/stimuli/nsd/
+                                                     shared1000/shared0001_nsd02951.png ... holds only
+                                                     the 1000 shared images, not a subject's other 9000)
   space="func1pt8mm":
     nsddata_betas/ppdata/subjXX/func1pt8mm/<version>/betas_sessionNN.hdf5   betas (750, Z, Y, X) int16
         or, where there is no .hdf5, betas_sessionNN.nii.gz                 (X, Y, Z, 750) int16
     nsddata_betas/ppdata/subjXX/func1pt8mm/<version>/ncsnr.nii.gz           optional (X, Y, Z)
     nsddata/ppdata/subjXX/func1pt8mm/roi/<name>.nii.gz                      mask and region labels
-    nsddata/freesurfer/subjXX/label/<name>.mgz.ctab                         region names
+    nsddata/freesurfer/subjXX/label/<name>.mgz.ctab                         region names, lines
+                                                                            "<int> <name><TAB><spaces>"
   space="fsaverage":
     nsddata_betas/ppdata/subjXX/fsaverage/<version>/{lh,rh}.betas_sessionNN.mgh  (163842, 1, 1, 750) float,
                                                                                  unscaled (checked: unconfirmed)
@@ -124,6 +128,11 @@ class _Layout:
     @property
     def stimuli(self) -> Path:
         return self.root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5"
+
+    @property
+    def shared1000(self) -> Path:
+        """NSD's PNG export of the shared images (not read: it lacks every subject's other images)."""
+        return self.root / "nsddata/stimuli/nsd/shared1000"
 
     @property
     def betas_dir(self) -> Path:
@@ -245,7 +254,7 @@ def convert_nsd(
 
     # everything is checked before the first session is read
     design = _read_design(require_file(layout.design, "NSD experimental design"), subject)
-    brick_path = require_file(layout.stimuli, "NSD stimuli")
+    brick_path = _require_stimuli(layout, design)
     files = {session: layout.session_files(session) for session in sessions}
     n_trials = design.trials_per_session
     global_trial = np.concatenate([np.arange((s - 1) * n_trials, s * n_trials) for s in sessions])
@@ -365,6 +374,23 @@ def _one_based(values: np.ndarray, path: Path, key: str, upper: int | None = Non
     if upper is not None and index.size and index.max() > upper:
         raise format_error(path, key, f"indices 1..{upper}", f"{index.max()}")
     return index - 1
+
+
+def _require_stimuli(layout: _Layout, design: _Design) -> Path:
+    """nsd_stimuli.hdf5; without it, an error that says what the shared1000 PNGs, if that is what
+    the user has, cannot give: the images each subject saw alone."""
+    if layout.stimuli.is_file():
+        return layout.stimuli
+    message = f"NSD stimuli not found: expected {layout.stimuli}"
+    pngs = sorted(layout.shared1000.glob("shared*_nsd*.png")) if layout.shared1000.is_dir() else []
+    if pngs:
+        others = np.setdiff1d(design.trial_nsd_id, design.shared).size
+        message += (
+            f". {layout.shared1000} holds {len(pngs)} shared1000 PNGs ({pngs[0].name} ...), NSD's export of the "
+            f"shared images only: subject {layout.subject}'s other {others} images are not among them. Download "
+            f"nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5 (all 73000 images) into {layout.root}."
+        )
+    raise FileNotFoundError(message)
 
 
 def _check_brick(path: Path, nsd_id: np.ndarray) -> int:
