@@ -277,6 +277,31 @@ def test_non_finite_betas(path, value):
     store.open_store(path).close()
 
 
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory):
+    """A valid store of 2,604 trials (12 images × 217 repeats) and 7 voxels: more trials than
+    validate scans at once (2,048), so a second, shorter block follows the first."""
+    return store.write(tmp_path_factory.mktemp("long") / "long.h5", **_arrays(repeats=217))
+
+
+def test_validate_scans_every_block_of_trials(long_store):
+    scanned = []
+    info = store.validate(long_store, progress=scanned.append)
+    assert info["n_trials"] == 2604
+    assert scanned == [2048, 556]
+
+
+@pytest.mark.parametrize(("trial", "first", "last"), [(2500, 2048, 2603), (2047, 0, 2047), (2048, 2048, 2603), (2603, 2048, 2603)])
+def test_non_finite_beta_past_the_first_block_is_named_by_its_trial(tmp_path, long_store, trial, first, last):
+    path = tmp_path / "nan.h5"
+    path.write_bytes(long_store.read_bytes())
+    with h5py.File(path, "a") as f:
+        f["betas"][trial, 3] = np.nan
+    message = rf"\[betas\]: trial {trial}, voxel 3 is nan \(not finite; 1 such values in trials {first}\.\.{last}\)"
+    with pytest.raises(StoreError, match=message):
+        store.validate(path)
+
 def test_index_out_of_range(path):
     with store.open_store(path) as s:
         with pytest.raises(IndexError, match=r"\[images\]: index 12 out of range 0..11"):

@@ -93,6 +93,93 @@ def test_best_alphas_match_sklearn_ridgecv_with_the_same_folds(sklearn_choice, s
     np.testing.assert_array_equal(float32.best_alphas_, expected)
 
 
+def drifting(n_samples=60, n_features=8, n_targets=8, seed=0, n_blocks=5, drift=1.0):
+    """Graded-SNR targets whose features and responses shift by a random offset in each of
+    ``n_blocks`` contiguous blocks (sessions drifting apart), so that a training fold's means differ
+    from those of all the data: centring a validation fold on the wrong mean changes its scores."""
+    rng = np.random.default_rng(seed)
+    block = np.arange(n_samples) * n_blocks // n_samples
+    X = rng.standard_normal((n_samples, n_features)) + drift * rng.standard_normal((n_blocks, n_features))[block]
+    W = rng.standard_normal((n_features, n_targets)) * np.logspace(-1.5, 0.5, n_targets)
+    noise = rng.standard_normal((n_samples, n_targets)) + drift * rng.standard_normal((n_blocks, n_targets))[block]
+    return X, X @ W + noise
+
+
+def numpy_ridge_cv(X, Y, alphas, n_folds, fit_intercept=True):
+    """The documented choice, by hand: contiguous folds (the first n % n_folds one row larger),
+    a ridge fit per fold and alpha on the training rows centred on their own means, R² of each
+    validation fold about its own mean, averaged over folds; the best mean R² wins, ties to the
+    largest alpha. Returns (best alphas, mean R² at them), each (n_targets,)."""
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64))
+    rows = np.arange(len(X))
+    scores = np.zeros((alphas.size, Y.shape[1]))
+    for val in np.array_split(rows, n_folds):
+        train = np.setdiff1d(rows, val)
+        x_mean = X[train].mean(0) if fit_intercept else np.zeros(X.shape[1])
+        y_mean = Y[train].mean(0) if fit_intercept else np.zeros(Y.shape[1])
+        Xt, Yt = X[train] - x_mean, Y[train] - y_mean
+        sst = ((Y[val] - Y[val].mean(0)) ** 2).sum(0)
+        for i, alpha in enumerate(alphas):
+            weights = np.linalg.solve(Xt.T @ Xt + alpha * np.eye(X.shape[1]), Xt.T @ Yt)
+            prediction = (X[val] - x_mean) @ weights + y_mean
+            scores[i] += 1.0 - ((Y[val] - prediction) ** 2).sum(0) / sst
+    scores /= n_folds
+    best = alphas.size - 1 - scores[::-1].argmax(0)
+    return alphas[best], scores[best, np.arange(Y.shape[1])]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("fit_intercept", [True, False], ids=["intercept", "no-intercept"])
+@pytest.mark.parametrize("shape", [(63, 8), (43, 100)], ids=["primal", "dual"])
+def test_cv_scores_match_a_per_fold_numpy_reference(shape, fit_intercept, solver):
+    # 63 and 43 rows do not split evenly into 5 folds: the larger folds must come first
+    X, Y = drifting(*shape, n_targets=6, seed=4)
+    alphas, scores = numpy_ridge_cv(X, Y, ALPHAS, 5, fit_intercept)
+    assert len(set(alphas)) >= 3  # the case really tests per-voxel choices
+    model = VoxelRidge(alphas=ALPHAS, cv=5, fit_intercept=fit_intercept, solver=solver, dtype="float64").fit(X, Y)
+    np.testing.assert_array_equal(model.best_alphas_, alphas)
+    np.testing.assert_allclose(model.cv_scores_, scores, rtol=1e-9, atol=1e-12)
+    float32 = VoxelRidge(alphas=ALPHAS, cv=5, fit_intercept=fit_intercept, solver=solver).fit(X, Y)
+    assert float32.cv_scores_.dtype == np.float64
+    np.testing.assert_array_equal(float32.best_alphas_, alphas)
+    np.testing.assert_allclose(float32.cv_scores_, scores, rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=[(60, 8), (40, 100)], ids=["primal", "dual"])
+def drifting_choice(request):
+    """Drifting data and scikit-learn's RidgeCV with 5 contiguous folds, target by target: the chosen
+    alphas and mean validation R² (``best_score_``), and the alphas it would choose if every fold were
+    centred on the means of all the data (validation rows included) instead of its training rows'."""
+    X, Y = drifting(*request.param, seed=1)
+    folds = sklearn_selection.KFold(5)
+    fits = [sklearn_linear.RidgeCV(alphas=ALPHAS, cv=folds).fit(X, y) for y in Y.T]
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    leaky = [sklearn_linear.RidgeCV(alphas=ALPHAS, cv=folds, fit_intercept=False).fit(Xc, y).alpha_ for y in Yc.T]
+    return X, Y, [f.alpha_ for f in fits], [f.best_score_ for f in fits], leaky
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_folds_are_centred_on_their_training_rows_only(drifting_choice, solver):
+    X, Y, expected, best_scores, leaky = drifting_choice
+    # the data tell the two centrings apart, and per voxel
+    assert sum(a != b for a, b in zip(expected, leaky)) >= 5 and len(set(expected)) >= 3
+    for dtype in ("float64", "float32"):
+        model = VoxelRidge(alphas=ALPHAS, cv=5, solver=solver, dtype=dtype).fit(X, Y)
+        np.testing.assert_array_equal(model.best_alphas_, expected)
+        np.testing.assert_allclose(model.cv_scores_, best_scores, rtol=0, atol=1e-10 if dtype == "float64" else 1e-5)
+
+
+def test_progress_adds_up_to_the_voxels_past_the_first_chunk():
+    # the CLI adds each call to its bar: with cumulative counts 5,000 voxels showed as 11,144
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    Y = rng.standard_normal((12, 5000))
+    done = []
+    VoxelRidge(alphas=[1.0, 10.0], cv=3).fit(X, Y, progress=done.append)
+    assert done == [2048, 2048, 904]
+    assert sum(done) == 5000
+
+
 @pytest.mark.parametrize("shape", [(60, 8), (40, 100)])
 def test_spectral_and_explicit_solvers_agree(shape):
     X, Y = graded_snr(*shape)
@@ -173,7 +260,8 @@ def test_chunking_gives_the_same_result():
     for chunk_size in (1, 7):
         done = []
         chunked = VoxelRidge(alphas=ALPHAS, dtype="float64", chunk_size=chunk_size).fit(X, Y, progress=done.append)
-        assert done[-1] == 23 and len(done) == -(-23 // chunk_size)
+        # one call per chunk with the voxels it held, the last one short
+        assert done == [chunk_size] * (23 // chunk_size) + [23 % chunk_size] * (23 % chunk_size > 0)
         np.testing.assert_array_equal(chunked.best_alphas_, whole.best_alphas_)
         np.testing.assert_allclose(chunked.coef_, whole.coef_, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(chunked.cv_scores_, whole.cv_scores_, rtol=0, atol=1e-12)

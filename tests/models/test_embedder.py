@@ -39,7 +39,9 @@ def test_shipped_embedder_names_the_category_of_fresh_images(shipped):
         probabilities = shipped.classify(_tensor(fresh.images), {c: CATEGORY_PROMPTS[c] for c in stimuli.CATEGORIES})
     assert probabilities.shape == (36, 6)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(36))
-    assert np.mean(probabilities.argmax(1).numpy() == fresh.category) >= 0.85
+    # 34 of these 36 measured (`brainlens zoo eval embedder`, 1,200 images: 0.968); one more miss is
+    # allowed, so a crop shifted by 4 pixels (32) or BGR input (27) fails
+    assert np.sum(probabilities.argmax(1).numpy() == fresh.category) >= 33
 
 
 def test_shipped_embedder_is_a_transformers_dual_encoder_in_float32(shipped):
@@ -57,7 +59,7 @@ def test_captions_match_their_own_images_best(shipped):
     data = stimuli.generate(8, seed=99, categories=["face", "place", "food", "object"], mix_prob=0.0)
     with torch.no_grad():
         similarity = shipped.embed_images(_tensor(data.images)) @ shipped.embed_texts(list(data.captions)).T
-    assert (similarity.argmax(1) == torch.arange(8)).float().mean() >= 0.5
+    assert (similarity.argmax(1) == torch.arange(8)).sum() >= 7  # 8 measured; a 4-pixel shift gives 6
 
 
 def test_gradients_reach_the_pixels_at_any_size(shipped):
@@ -150,7 +152,12 @@ def test_cli_zoo_list_eval_and_train(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(embedder_module, "evaluate_embedder", functools.partial(embedder_module.evaluate_embedder, n=120))
     assert main(["zoo", "eval", "embedder"]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert scores["zero_shot_accuracy"] >= 0.85 and scores["n_images"] == 120 and "passes_bar" in scores
+    assert scores["n_images"] == 120 and "passes_bar" in scores
+    # measured on these 120: 0.992, 0.917 and 0.992 (1,200 images: 0.968, 0.913, 0.965); retrieval among
+    # 120 pairs 0.617 and 0.708. A crop shifted by 4 pixels gives 0.925, 0.883 and 0.908
+    assert scores["zero_shot_accuracy"] >= 0.96 and scores["zero_shot_accuracy_blurred"] >= 0.96
+    assert scores["zero_shot_accuracy_mixed"] >= 0.89
+    assert scores["retrieval_top1_image_to_text"] >= 0.56 and scores["retrieval_top1_text_to_image"] >= 0.65
 
     monkeypatch.setattr(embedder_module, "train_embedder", functools.partial(_tiny_training))
     assert main(["--quiet", "zoo", "train", "embedder", "--out", str(tmp_path / "mine"), "--seed", "2"]) == 0

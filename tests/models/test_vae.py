@@ -79,4 +79,8 @@ def test_shipped_vae_reconstructs_held_out_images():
     vae = load_vae("vae")
     assert vae.dtype == torch.float32
     scores = vae_model.evaluate_vae(vae, n=16)
-    assert scores["psnr_db"] > 20
+    # these 16 images measure 30.61 dB and r 0.9743 (`brainlens zoo eval vae`, 500 images: 29.87 dB);
+    # the bounds sit 1 dB below (MSE × 1.26), so latents scaled by the config's scaling_factor on the
+    # way in but not out (22.0 dB, r 0.957) or by 1.1 (29.5 dB) fail
+    assert scores["psnr_db"] > 29.6
+    assert scores["pixel_correlation"] > 0.967

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from brainlens.viz import category_grid, image_grid, save_figure, save_image
 from brainlens.viz.images import _atomic_write
@@ -59,9 +59,29 @@ def test_labels_and_row_labels_shift_tiles_consistently():
     assert (labelled[y + 20 : y + 33, x : x + 30] < 128).any()
 
 
+def _caption_strip(text: str, tile_w: int, height: int, pad: int) -> np.ndarray:
+    """A tile's caption strip with the gaps either side, as image_grid draws it: ``text`` centred
+    1 pixel below the tile, in the 10-pixel default font."""
+    strip = Image.new("RGB", (tile_w + 2 * pad, height), "white")
+    ImageDraw.Draw(strip).text((pad + tile_w / 2, 1), text, fill="black", font=ImageFont.load_default(size=10), anchor="ma")
+    return np.asarray(strip)
+
+
 def test_long_labels_are_cut_to_the_tile():
-    grid = image_grid(_solid(2, height=8, width=8), labels=["a very long caption indeed", "b"], pad=4)
-    assert grid.size[0] == 2 * 8 + 3 * 4
+    caption, tile_w, tile_h, pad = "a very long caption indeed", 48, 8, 4
+    grid = image_grid(_solid(2, height=tile_h, width=tile_w), labels=[caption, "b"], pad=pad)
+    assert grid.size[0] == 2 * tile_w + 3 * pad
+    # kept: the longest beginning of the caption that fits the tile with "..." after it
+    font = ImageFont.load_default(size=10)
+    fits = [k for k in range(len(caption)) if font.getlength(caption[:k] + "...") <= tile_w]
+    kept = caption[: max(fits)] + "..."
+    assert 2 < max(fits) < len(caption) - 5  # a real cut, neither all nor nothing of the caption
+    pixels = np.asarray(grid)
+    label_h = grid.size[1] - tile_h - 2 * pad
+    rows = slice(pad + tile_h, pad + tile_h + label_h)
+    # under each tile exactly that text, and nothing spilling into the gaps or the next tile's strip
+    np.testing.assert_array_equal(pixels[rows, : tile_w + 2 * pad], _caption_strip(kept, tile_w, label_h, pad))
+    np.testing.assert_array_equal(pixels[rows, tile_w + pad :], _caption_strip("b", tile_w, label_h, pad))
 
 
 def test_category_grid_rows_follow_categories():

@@ -198,7 +198,8 @@ def solve_ridge_cv(
     X: (n, p) finite; Y: (n, V) finite, any array that slices by columns (a memmap stays on disk);
     alphas: (a,) positive; splits: (train, val) row-index pairs. Voxels go through in chunks of
     ``chunk_size`` columns, so working memory grows with the chunk and the outputs, not with V.
-    Ties between alphas go to the largest. ``progress(n_done)`` is called after each chunk.
+    Ties between alphas go to the largest. ``progress(k)`` is called after each chunk with the number
+    of voxels it held, so the calls add up to V (as every progress callback of brainlens counts).
     """
     error_fn = RIDGE_CV_METHODS[method]
     device = torch.device(device)
@@ -252,5 +253,5 @@ def solve_ridge_cv(
         coef[:, cols] = weights.cpu().numpy()
         intercept[cols] = (y_mean - x_mean @ weights).cpu().numpy()
         if progress is not None:
-            progress(cols.stop)
+            progress(cols.stop - cols.start)
     return RidgeCVSolution(coef, intercept, best_alphas, cv_scores)

@@ -99,8 +99,8 @@ class VoxelRidge:
         X: (n_samples, n_features); Y: (n_samples, n_voxels), any array that slices by columns (a
         ``np.memmap`` is read one chunk at a time); groups: (n_samples,) labels, e.g. the image shown
         on each trial, so that all repeats of an image fall in the same fold and the choice of alpha
-        never sees a validation image during training. ``progress(n_voxels_done)`` is called after
-        each chunk. Returns self.
+        never sees a validation image during training. ``progress(k)`` is called after each chunk
+        with the k voxels it held; the calls add up to n_voxels. Returns self.
         """
         torch_dtype = self._check_params()
         alphas = _check_alphas(self.alphas)
