@@ -129,8 +129,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
-    p.add_argument("--synthesis-images", type=int, default=16,
-                   help="brain-guided images per region (default 16; 0 skips synthesis)")
+    p.add_argument("--synthesis-images", type=int, default=8,
+                   help="brain-guided images kept per region, each the best of five drawn (default 8; 0 skips synthesis)")
     p.add_argument("--guide-backbone", default="embedder",
                    help="backbone of the guide encoder (encoder/guide/) that guides synthesis together with the first "
                    "(their standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
