@@ -231,7 +231,8 @@ def draw_synthesis_summary(runs: dict[str, tuple[np.ndarray, dict]], out: str | 
     table = ax.table(cellText=cells, colLabels=["region"] + [label for _, label in _SYNTHESIS_COLUMNS],
                      cellLoc="center", bbox=[0, 0, 1, 1])
     table.auto_set_column_width(list(range(len(_SYNTHESIS_COLUMNS) + 1)))
-    ax.set_title("Brain-guided synthesis: category accuracy and true responses (in-silico fMRI experiment)")
+    ax.set_title("Brain-guided synthesis: each objective (a region's response, or A − B) in truth, against the\n"
+                 "natural pool's top 1 % of the same objective (in-silico fMRI experiment)")
     written.append(out / "synthesis_table.png")
     save_figure(fig, written[-1])
     return written

@@ -125,3 +125,92 @@ def test_reference_images_are_the_test_split(small_store):
     with store.open_store(small_store) as s:
         first_test = s.images_at(int(np.flatnonzero(s.split == store.SPLITS["test"])[0]))
     np.testing.assert_array_equal(images[0], first_test)
+
+
+# test images shown 2, 1 or 3 times: the median count is 2; the mean (1.94), the most (3), the fewest
+# (1) and the in-silico subject's 3 repeats are all other numbers
+TEST_REPEATS = [2] * 9 + [1] * 4 + [3] * 3
+
+
+@pytest.fixture(scope="module")
+def uneven_repeats(tmp_path_factory):
+    """Stores whose test images are shown TEST_REPEATS times (train and val: 3), with and without ncsnr."""
+    import dataclasses
+
+    subject = InSilicoSubject(1)
+    sim = subject.simulate(40, n_test=len(TEST_REPEATS), n_val=4, trials_per_session=60)
+    keep = np.ones(sim.trial_image.size, dtype=bool)
+    for image, repeats in enumerate(TEST_REPEATS):  # the test images come first
+        keep[np.flatnonzero(sim.trial_image == image)[repeats:]] = False
+    sim = dataclasses.replace(sim, trial_image=sim.trial_image[keep], trial_session=sim.trial_session[keep],
+                              betas=sim.betas[keep])
+    root = tmp_path_factory.mktemp("repeats")
+    subject.write_store(sim, root / "ncsnr.h5")
+    subject.write_store(dataclasses.replace(sim, ncsnr_estimate=None), root / "no_ncsnr.h5")
+    return root
+
+
+def _ncsnr_by_hand(betas: np.ndarray, trial_image: np.ndarray) -> np.ndarray:
+    """NSD's ncsnr: noise variance = mean over images shown twice or more of their repeats' variance."""
+    betas = betas.astype(np.float64)
+    noise = np.mean([betas[trial_image == i].var(0, ddof=1) for i in np.unique(trial_image)
+                     if (trial_image == i).sum() >= 2], axis=0)
+    return np.sqrt(np.clip(betas.var(0, ddof=1) - noise, 0, None) / noise)
+
+
+class _TrueRegion(torch.nn.Module):
+    """The in-silico subject's noiseless response of some voxels (all: the ones outside regions too), shrunk towards 0 as the noisy betas'
+    best guess is: an encoder whose R² is well above 0."""
+
+    def __init__(self, subject: InSilicoSubject, voxels: np.ndarray):
+        super().__init__()
+        self.brain = subject.brain
+        self.register_buffer("voxel_index", torch.as_tensor(voxels))
+
+    def forward(self, images):
+        return 0.5 * self.brain(images.float())[:, self.voxel_index]
+
+
+@pytest.mark.parametrize("stored", ["ncsnr", "no_ncsnr"])
+def test_r2_over_nc_and_algonauts_score_use_the_test_repeats(uneven_repeats, stored):
+    """R²/NC and the Algonauts score against their definitions worked by hand: NC = 100·ncsnr²/(ncsnr² + 1/n)
+    for the median number of repeats n of the test images (2 here), ncsnr the store's (or, without one,
+    NSD's estimate from the test trials); R²/NC per voxel where NC ≥ 1 %, its median; Algonauts: the
+    median over voxels of 100·r²/(NC/100), in percent."""
+    path = uneven_repeats / f"{stored}.h5"
+    subject = InSilicoSubject(1)
+    voxels = np.arange(subject.n_voxels)
+    encoder = _TrueRegion(subject, voxels)
+    metrics = evaluate_encoder(encoder, path)
+    with store.open_store(path) as s:
+        test = store.load_split(s, "test", voxels=voxels)
+        trials = store.load_split(s, "test", voxels=voxels, average=False)
+        pixels = torch.from_numpy(s.images_at(test.image_index)).permute(0, 3, 1, 2).float() / 255
+        ncsnr = s.ncsnr[voxels] if stored == "ncsnr" else _ncsnr_by_hand(trials.betas, trials.image_index)
+    assert sorted(test.n_repeats.tolist()) == sorted(TEST_REPEATS)
+    with torch.no_grad():
+        predicted = encoder(pixels).double().numpy()
+    betas = test.betas.astype(np.float64)
+    r2 = 1 - ((betas - predicted) ** 2).sum(0) / ((betas - betas.mean(0)) ** 2).sum(0)
+    r = np.array([np.corrcoef(betas[:, k], predicted[:, k])[0, 1] for k in range(len(voxels))])
+
+    def ceiling(n_repeats):  # percent
+        return 100 * ncsnr.astype(np.float64) ** 2 / (ncsnr.astype(np.float64) ** 2 + 1 / n_repeats)
+
+    def over(explained, nc, floor):  # explained / (NC / 100) where NC ≥ floor percent, else NaN
+        ratio = np.full(nc.shape, np.nan)
+        ratio[nc >= floor] = explained[nc >= floor] / (nc[nc >= floor] / 100)
+        return ratio
+
+    nc = ceiling(2)
+    # some voxels fall below R²/NC's 1 % floor but above 0, where the Algonauts score still counts them
+    assert np.any((nc > 0) & (nc < 1)) and np.mean(nc >= 1) > 0.5
+    over_nc = over(r2, nc, floor=1.0)
+    assert metrics["n_repeats"] == 2
+    np.testing.assert_allclose(np.array(metrics["voxels"]["noise_ceiling"], dtype=float), nc, atol=1e-4)
+    np.testing.assert_allclose(np.array(metrics["voxels"]["r2_over_nc"], dtype=float), over_nc, atol=1e-4, equal_nan=True)
+    assert metrics["median_r2_over_nc"] == pytest.approx(np.nanmedian(over_nc), abs=1e-4)
+    for other in (1, 3):  # the ceiling for another count of repeats gives a figure this test tells apart
+        assert abs(np.nanmedian(over(r2, ceiling(other), floor=1.0)) - np.nanmedian(over_nc)) > 0.05
+    algonauts = 100 * np.median(over(r**2, nc, floor=1e-9)[nc > 0])
+    assert metrics["algonauts_score"] == pytest.approx(algonauts, abs=1e-3)

@@ -124,3 +124,66 @@ def test_shipped_model_guided_by_the_truth_drives_the_face_region():
     faces_guided = category_accuracy(embedder, guided.images, "face")["category_accuracy"]
     faces_plain = category_accuracy(embedder, plain, "face")["category_accuracy"]
     assert faces_guided >= 0.5 and faces_guided >= faces_plain + 0.25
+
+
+def _record_first_step(pipe: BrainGuidedPipeline) -> dict:
+    """Wrap the scheduler's step so the test sees what the pipeline hands it at the first step."""
+    seen = {}
+    step = pipe.scheduler.step
+
+    def recording(model_output, t, sample, *args, **kwargs):
+        out = step(model_output, t, sample, *args, **kwargs)
+        if not seen:
+            seen.update(prediction=model_output.detach().clone(), t=int(t), latents=sample.detach().clone(),
+                        next_latents=out.prev_sample.detach().clone())
+        return out
+
+    pipe.scheduler.step = recording
+    return seen
+
+
+@pytest.mark.parametrize("gradient_path", ["x0", "unet"])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_one_guided_step_is_the_documented_formula(gradient_path, prediction_type):
+    """One guided DDIM step against the module's formula worked by hand:
+    x̂0 = (x_t − √(1−ᾱ)ε)/√ᾱ (ε-prediction) or √ᾱ x_t − √(1−ᾱ)v (v-prediction), ε = √(1−ᾱ)x_t + √ᾱ v;
+    ε′ = ε − √(1−ᾱ)·scale·∇ₓ objective(encoder(decode(x̂0))), the gradient through the UNet ("unet")
+    or with the prediction held fixed ("x0"); then x_prev = √ᾱ_prev·x̂0′ + √(1−ᾱ_prev)·ε′ (DDIM, η = 0)."""
+    pipe = tiny_pipeline()
+    pipe.scheduler = diffusers.DDIMScheduler(num_train_timesteps=100, beta_schedule="linear", clip_sample=False,
+                                             prediction_type=prediction_type)
+    encoder = tiny_encoder()
+    guidance = BrainGuidance(encoder, RegionMean(torch.tensor([0, 1, 2]), name="target"), scale=300.0)
+    seen = _record_first_step(pipe)
+    pipe(guidance, num_images=2, num_inference_steps=2, seed=3, gradient_path=gradient_path)
+
+    x_t, t = seen["latents"], seen["t"]
+    alpha = pipe.scheduler.alphas_cumprod[t].double()
+    alpha_prev = pipe.scheduler.alphas_cumprod[t - 100 // 2].double()
+    assert t == 50 and 0.3 < alpha < 0.9  # a step in the middle of the schedule, where √ᾱ and √(1−ᾱ) differ
+
+    def output(x):
+        return pipe.unet(x, t, encoder_hidden_states=torch.zeros(len(x), 1, 8)).sample
+
+    def to_x0_and_eps(x, out):
+        if prediction_type == "v_prediction":
+            return alpha.sqrt() * x - (1 - alpha).sqrt() * out, (1 - alpha).sqrt() * x + alpha.sqrt() * out
+        return (x - (1 - alpha).sqrt() * out) / alpha.sqrt(), out
+
+    x = x_t.clone().requires_grad_(True)
+    with torch.no_grad():
+        fixed = output(x_t)
+    out = output(x) if gradient_path == "unet" else fixed
+    x0, _ = to_x0_and_eps(x.double(), out.double())
+    images = (pipe.vae.decode(x0.float() / pipe.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
+    gradient = torch.autograd.grad(encoder(images)[:, :3].mean(1).sum(), x)[0].double()
+
+    _, eps = to_x0_and_eps(x_t.double(), fixed.double())
+    guided_eps = eps - (1 - alpha).sqrt() * 300.0 * gradient
+    assert (guided_eps - eps).norm() > 0.2 * eps.norm()  # the guidance is a large part of the step, not noise
+    _, pipe_eps = to_x0_and_eps(x_t.double(), seen["prediction"].double())
+    torch.testing.assert_close(pipe_eps, guided_eps, atol=2e-4, rtol=1e-4)
+
+    guided_x0 = (x_t.double() - (1 - alpha).sqrt() * guided_eps) / alpha.sqrt()
+    next_latents = alpha_prev.sqrt() * guided_x0 + (1 - alpha_prev).sqrt() * guided_eps
+    torch.testing.assert_close(seen["next_latents"].double(), next_latents, atol=2e-4, rtol=1e-4)
