@@ -319,3 +319,54 @@ def test_cli_zoo_sample_writes_a_grid(tmp_path, capsys):
     assert Image.open(path).size[0] > 2 * 64
     assert main(["--quiet", "zoo", "sample", "vae", "--out", str(tmp_path), "--n", "3"]) == 0
     assert (tmp_path / "vae_samples.png").is_file()
+
+
+class _StandInClassifier(_StandInEmbedder):
+    """The stand-in embedder with a zero-shot ``classify``: a fixed random readout of the pooled pixels,
+    one class per prompt, each image on its own (so batches cannot change an image's class)."""
+
+    def classify(self, images, classes):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(images.float(), 4).flatten(1)  # (B, 48)
+        readout = torch.randn(48, len(classes), generator=_seeded(5))
+        return torch.softmax(20 * (pooled - pooled.mean(1, keepdim=True)) @ readout, dim=1)
+
+
+class _RecordingPipeline(EmbeddingDiffusionPipeline):
+    """Keeps every image it draws: unconditional samples apart from those drawn from embeddings."""
+
+    def __call__(self, *args, **kwargs):
+        out = super().__call__(*args, **kwargs)
+        self.drawn["from_embeddings" if args else "samples"].append(out.images.float())
+        return out
+
+
+def test_evaluate_diffusion_reports_the_gap_and_identification_of_its_own_samples():
+    """`zoo eval diffusion`'s figures against their definitions worked by hand on the images it drew:
+    the largest gap, in points, between the samples' category shares and the training images' true
+    ones, and 2-way identification of held-out embeddings by those of the images regenerated from them."""
+    pipe = _RecordingPipeline(vae=_tiny_vae(), unet=_tiny_unet(), scheduler=diffusion.build_scheduler())
+    pipe.drawn = {"samples": [], "from_embeddings": []}
+    embedder = _StandInClassifier()
+    metrics = diffusion.evaluate_diffusion(pipe, embedder, n_samples=14, n_heldout=10, num_inference_steps=2,
+                                           batch_size=4, seed=7)
+    samples = torch.cat(pipe.drawn["samples"])
+    regenerated = torch.cat(pipe.drawn["from_embeddings"])
+    assert samples.shape == (14, 3, 16, 16) and regenerated.shape == (10, 3, 16, 16)
+
+    n = len(stimuli.CATEGORIES)
+    with torch.no_grad():
+        predicted = np.array([int(embedder.classify(image[None], stimuli.CATEGORIES).argmax()) for image in samples])
+    shares = np.bincount(predicted, minlength=n) / 14
+    train_shares = np.bincount(stimuli.generate(2000, seed=diffusion.TRAIN_SEED, size=16).category, minlength=n) / 2000
+    assert list(metrics["category_proportions"].values()) == pytest.approx(shares, abs=1e-4)
+    assert list(metrics["train_proportions"].values()) == pytest.approx(train_shares, abs=1e-4)
+    assert metrics["max_proportion_gap_points"] == pytest.approx(100 * np.abs(shares - train_shares).max(), abs=0.01)
+    assert metrics["max_proportion_gap_points"] > 10  # the stand-in is nothing like the training images
+
+    with torch.no_grad():
+        truth = embedder.embed_images(torch.from_numpy(stimuli.generate(10, seed=7, size=16).images).permute(0, 3, 1, 2) / 255)
+        recon = embedder.embed_images(regenerated)
+    r = np.corrcoef(truth.numpy(), recon.numpy())[:10, 10:]
+    identification = np.mean([np.mean([r[i, j] < r[j, j] for i in range(10) if i != j]) for j in range(10)])
+    assert metrics["two_way_identification"] == pytest.approx(identification, abs=1e-4)
+    assert metrics["passes_bar"] is False

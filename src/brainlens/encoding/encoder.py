@@ -378,7 +378,7 @@ def evaluate_encoder(
     else:
         trials = load_split(store, split, voxels=voxel_index, average=False)
         ceiling = noise_ceiling(ncsnr_from_repeats(trials.betas, trials.image_index), n_repeats)
-    over_nc = scores.normalised_by_ceiling(r2, ceiling, min_ceiling=1e-9)
+    over_nc = scores.normalised_by_ceiling(r2, ceiling)
     per_voxel = {"r2": r2, "r": r, "r2_over_nc": over_nc}
     position = {int(v): k for k, v in enumerate(voxel_index)}
     regions = {}
