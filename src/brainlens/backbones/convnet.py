@@ -26,11 +26,10 @@ class ConvNetBackbone(Backbone):
         self.layers = net.stage_names
 
     def tokens(self, images: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, LayerTokens]:
-        self.check_images(images)
         wanted = self.check_layers(layers)
         if not wanted:
             return {}
-        maps = self.net.stage_maps(images, 1 + self.layers.index(wanted[-1]))  # each (B, C, h, w)
+        maps = self.net.stage_maps(images, 1 + self.layers.index(wanted[-1]))  # checks the images; each (B, C, h, w)
         return {layer: LayerTokens(local=x, global_=x.mean(dim=(2, 3))) for layer, x in zip(self.layers, maps) if layer in wanted}
 
 

@@ -267,7 +267,9 @@ def _hub_unreachable() -> str | None:
     endpoint = urllib.parse.urlsplit(_hub_endpoint())
     scheme = endpoint.scheme or "https"
     proxy = os.environ.get(f"{scheme.upper()}_PROXY") or os.environ.get(f"{scheme}_proxy")
-    target = urllib.parse.urlsplit(proxy if "://" in (proxy or "") else f"http://{proxy}") if proxy else endpoint
+    target = endpoint
+    if proxy:
+        target = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     host = target.hostname
     port = target.port or (443 if target.scheme == "https" else 80)
     if host is None:
