@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from brainlens._io import fresh_staging, replace_folder, write_json
+from brainlens.identification import two_way_identification
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
 from brainlens.models import zoo
@@ -68,7 +69,6 @@ __all__ = [
     "sample_diffusion",
     "train_diffusion",
     "train_guide",
-    "two_way_identification",
 ]
 
 
@@ -569,23 +569,6 @@ def _add_guide(pipe, latents, conditioning, fit: _UNetFit, spec: UNetSpec, autog
     return guided, {"train_seconds": round(fitted["seconds"], 1), "history": fitted["history"],
                     "parameters": sum(p.numel() for p in guide.parameters()),
                     "training": {**settings, "steps": fitted["steps"]}, "autoguidance_scale": autoguidance_scale}
-
-
-def two_way_identification(truth: torch.Tensor, recon: torch.Tensor) -> float:
-    """2-way identification as MindEye scores it: truth (n, d) and reconstruction (n, d) features.
-
-    ``r[i, j]`` is the Pearson correlation of ground truth i with reconstruction j; for each j, the
-    fraction of the other ground truths i ≠ j with ``r[i, j] < r[j, j]``; the mean over j. Chance is 0.5.
-    """
-    if truth.ndim != 2 or truth.shape != recon.shape or len(truth) < 2:
-        raise ValueError(f"truth and recon must both have shape (n >= 2, d); got {tuple(truth.shape)} and {tuple(recon.shape)}.")
-    a = truth.double() - truth.double().mean(1, keepdim=True)
-    b = recon.double() - recon.double().mean(1, keepdim=True)
-    r = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T  # (n truths, n recons)
-    own = r.diagonal()  # r[j, j]
-    n = len(r)
-    beaten = (r < own[None, :]).sum(0)  # per j: i with r[i, j] < r[j, j]; i = j never counts
-    return float((beaten.double() / (n - 1)).mean())
 
 
 @torch.no_grad()
