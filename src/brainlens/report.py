@@ -1,6 +1,7 @@
 """Pictures of one subject store (where its regions are, how reliable its voxels are, what they prefer,
 what it saw) and of a fitted encoder (how well it predicts, and for FactorTopy which layer, place and
-scale each voxel reads). The run report of later stages grows from here."""
+scale each voxel reads), and the table of a decoder's reconstructions. The run report of later stages grows
+from here."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from brainlens import store as store_module
 from brainlens.reliability import noise_ceiling
 from brainlens.viz.cortex import plot_flatmap
 from brainlens.viz.images import category_grid, save_figure, save_image
+from brainlens.viz.table import table_figure
 
 __all__ = [
     "draw_subject_pictures", "draw_encoder_maps", "draw_synthesis_summary", "region_selectivity", "plot_selectivity",
+    "reconstruction_rows", "draw_reconstruction_table",
 ]
 
 
@@ -240,3 +243,36 @@ def draw_synthesis_summary(runs: dict[str, tuple[np.ndarray, dict]], out: str | 
 
 def _format(value) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def _metric_text(key: str, value: float) -> str:
+    """Correlations and distances as numbers, identification rates as percentages."""
+    return f"{value:.4f}" if key in ("pixcorr", "ssim", "effnet", "swav") else f"{100 * value:.1f} %"
+
+
+def reconstruction_rows(table: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, measured with) of a reconstruction table (:func:`brainlens.evaluation.reconstruction.
+    reconstruction_table`), in the table's order, each with the direction that is better."""
+    from brainlens.evaluation.reconstruction import TABLE_ORDER
+
+    rows = [("PixCorr ↑", _metric_text("pixcorr", table["pixcorr"]), "Pearson r of pixels at 425 px"),
+            ("SSIM ↑", _metric_text("ssim", table["ssim"]), table["ssim_kind"])]
+    for key in TABLE_ORDER[2:]:
+        if key in table["rows"]:
+            row = table["rows"][key]
+            arrow = "↑ (2-way)" if row["kind"] == "identification" else "↓ (1 − r)"
+            rows.append((f"{row['title']} {arrow}", _metric_text(key, table[key]), row["network"]))
+    for name, value in table.get("pairwise", {}).items():
+        if name != "note":
+            rows.append((f"pair-wise {name} ↑", f"{100 * value:.1f} %", "MinD-Vis's pair-wise identification on pixels"))
+    if "brain" in table:
+        brain = table["brain"]
+        rows.append(("brain r ↑", f"{brain['correlation']:.4f}", f"responses of {brain['brain']} across {brain['n_voxels']} voxels"))
+        rows.append(("brain 2-way ↑", f"{100 * brain['two_way_identification']:.1f} %", "identification in voxel space"))
+    return rows
+
+
+def draw_reconstruction_table(table: dict, path: str | Path, title: str = "") -> Path:
+    """The reconstruction table as a PNG at ``path``."""
+    save_figure(table_figure(reconstruction_rows(table), title), path)
+    return Path(path)

@@ -8,15 +8,12 @@ from torch import nn
 
 from brainlens.evaluation.brain import brain_correlation
 from brainlens.evaluation.insilico import subject
-from brainlens.insilico import stimuli
+from tests.evaluation import noisy_pairs
 
 
 @pytest.fixture(scope="module")
 def pairs():
-    seen = stimuli.generate(6, seed=321, size=64).images
-    rng = np.random.default_rng(0)
-    recon = np.clip(seen.astype(np.int16) + rng.integers(-40, 41, size=seen.shape), 0, 255).astype(np.uint8)
-    return seen, recon
+    return noisy_pairs(6, seed=321, amplitude=40)
 
 
 def test_ground_truth_fidelity_matches_hand_computation(pairs):

@@ -1,4 +1,5 @@
-"""Semantic scores of images: zero-shot category accuracy, as BrainDiVE measures its synthesized images.
+"""Semantic scores of images: zero-shot category accuracy, as BrainDiVE measures its synthesized images,
+and MinD-Vis's n-way top-1 (:func:`n_way_top1`, from :mod:`brainlens.identification`).
 
 BrainDiVE classifies each image with CLIP among five categories (faces, places, bodies, words, food)
 and reports, per target region, the fraction classified as the region's preferred category. Here the
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from brainlens.identification import n_way_top1
 from brainlens.models.embedder import category_probabilities
 
-__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy"]
+__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy", "n_way_top1"]
 
 # BrainDiVE's five-way classification, by the in-silico category names
 BRAINDIVE_CATEGORIES = ("face", "place", "body", "word", "food")
