@@ -318,6 +318,74 @@ def test_write_rejects_bad_arrays(tmp_path, arrays):
     assert not (tmp_path / "y.h5").exists()
 
 
+# ---- fine classes ----------------------------------------------------------------------------------
+
+FINE_NAMES = ["object/car", "object/mug", "place/beach"]
+
+
+@pytest.fixture
+def fine(tmp_path, arrays):
+    fine_class = np.arange(12) % 3
+    return store.write(tmp_path / "fine.h5", fine_class=fine_class, fine_class_names=FINE_NAMES, **arrays)
+
+
+def test_fine_classes_round_trip(fine, path):
+    info = store.validate(fine)
+    assert info["has_fine_classes"] is True
+    with store.open_store(fine) as s:
+        fine_class, names = s.fine_classes
+        assert names == FINE_NAMES and fine_class.dtype == np.int64
+        np.testing.assert_array_equal(fine_class, np.arange(12) % 3)
+    with store.open_store(path) as s:
+        assert s.fine_classes is None and s.info()["has_fine_classes"] is False
+
+
+def test_fine_classes_need_names_and_images(tmp_path, arrays):
+    with pytest.raises(ValueError, match="fine_class_names is required with fine_class"):
+        store.write(tmp_path / "a.h5", fine_class=np.zeros(12, int), **arrays)
+    fmri = {k: v for k, v in arrays.items() if k not in ("images", "trial_image", "split", "captions")}
+    with pytest.raises(ValueError, match="fine_class given without images"):
+        store.write(tmp_path / "b.h5", fine_class=np.zeros(12, int), fine_class_names=FINE_NAMES, **fmri)
+    with store.StoreWriter(tmp_path / "c.h5", n_voxels=7, dataset="t", subject="1", kind="fmri-only") as writer:
+        with pytest.raises(ValueError, match="a fmri-only store has no fine_class"):
+            writer.set_fine_classes(np.zeros(12, int), FINE_NAMES)
+        writer.append_trials(arrays["betas"], arrays["trial_session"])
+        writer.set_voxels(roi=arrays["roi"], roi_names=arrays["roi_names"])
+    with h5py.File(tmp_path / "c.h5", "a") as f:
+        f["fine_class"] = np.zeros(12, np.int64)
+    with pytest.raises(StoreError, match=r"\[fine_class\]: present in a fmri-only store"):
+        store.validate(tmp_path / "c.h5")
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "data, names, message",
+    [
+        (np.zeros(11, np.int64), FINE_NAMES, r"\[fine_class\]: must have shape \(12,\); found \(11,\)"),
+        (np.zeros(12, np.float32), FINE_NAMES, r"\[fine_class\]: must be integer; found dtype float32"),
+        (np.full(12, 3), FINE_NAMES, r"\[fine_class\]: image 0 has fine class 3; fine_class_names has 3 entries \(0..2\)"),
+        (np.r_[np.zeros(5, int), -1, np.zeros(6, int)], FINE_NAMES, r"\[fine_class\]: image 5 has fine class -1"),
+        (np.zeros(12, np.int64), None, r"\[fine_class\]: needs attribute fine_class_names"),
+    ],
+)
+def test_bad_fine_classes_are_named(fine, data, names, message):
+    with h5py.File(fine, "a") as f:
+        del f["fine_class"]
+        f["fine_class"] = data
+        if names is not None:
+            f["fine_class"].attrs["fine_class_names"] = names
+    with pytest.raises(StoreError, match=message):
+        store.validate(fine)
+    with pytest.raises(StoreError, match=message):
+        store.open_store(fine)
+
+
+def test_write_checks_fine_classes_before_the_file_appears(tmp_path, arrays):
+    with pytest.raises(StoreError, match=r"\[fine_class\]: image 2 has fine class 7"):
+        store.write(tmp_path / "x.h5", fine_class=np.array([0, 1, 7] + [0] * 9), fine_class_names=FINE_NAMES, **arrays)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- helpers -----------------------------------------------------------------------------------
 
 

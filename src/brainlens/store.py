@@ -9,6 +9,8 @@ Schema (version 1)::
     split               (n_images,) int8              0 train, 1 validation, 2 test
     captions            (n_images,) str               optional
     labels              (n_images, n_labels) float32  optional, attr label_names
+    fine_class          (n_images,) int64             optional fine class of each image (e.g. "object/bicycle"),
+                                                      an index into attr fine_class_names
     voxel/roi           (n_voxels,) int16             region label, 0 = none; attr roi_names (index = label)
     voxel/roi_sets/<s>  (n_voxels,) int16             optional further (possibly overlapping) label sets
     voxel/vertex        (n_voxels,) int64             surface vertex (both hemispheres, left first); attr space
@@ -23,7 +25,7 @@ Schema (version 1)::
            list); Store.attrs returns those decoded
 
 A fMRI-only store (resting state, for masked brain modelling) has no images, trial_image, split,
-captions or labels; its betas rows are samples (e.g. time points), grouped by trial_session.
+captions, labels or fine_class; its betas rows are samples (e.g. time points), grouped by trial_session.
 
 Writes go to a temporary file in the target folder that is renamed into place on success, so an
 interrupted write never leaves a file that looks whole.
@@ -239,6 +241,13 @@ class StoreWriter:
         ds = self.file.create_dataset("labels", data=np.asarray(labels, dtype=np.float32))
         ds.attrs["label_names"] = list(names)
 
+    def set_fine_classes(self, fine_class: np.ndarray, names: Sequence[str]) -> None:
+        """fine_class: (n_images,) int, each image's index into ``names`` (e.g. "object/bicycle"), the classes
+        of an n-way top-1 metric."""
+        self._require_paired("fine_class")
+        ds = self.file.create_dataset("fine_class", data=np.asarray(fine_class, dtype=np.int64))
+        ds.attrs["fine_class_names"] = list(names)
+
     def set_voxels(
         self,
         *,
@@ -308,6 +317,8 @@ def write(
     captions: Sequence[str] | None = None,
     labels: np.ndarray | None = None,
     label_names: Sequence[str] | None = None,
+    fine_class: np.ndarray | None = None,
+    fine_class_names: Sequence[str] | None = None,
     roi_sets: Mapping[str, tuple[np.ndarray, Sequence[str]]] | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     source: str = "",
@@ -317,15 +328,20 @@ def write(
 ) -> Path:
     """Write a whole store from in-memory arrays, atomically, then validate it. Returns the path.
 
-    Without ``images`` the store is fMRI-only (no trial_image, split, captions or labels either).
-    Without ``vertex`` and ``ijk`` (and ``space``) it has no voxel locations.
+    Without ``images`` the store is fMRI-only (no trial_image, split, captions, labels or fine_class either).
+    Without ``vertex`` and ``ijk`` (and ``space``) it has no voxel locations. ``fine_class`` needs its
+    ``fine_class_names``.
     """
     kind = "fmri-only" if images is None else "paired"
     if kind == "fmri-only":
-        paired_only = {"trial_image": trial_image, "split": split, "captions": captions, "labels": labels}
+        paired_only = {"trial_image": trial_image, "split": split, "captions": captions, "labels": labels,
+                       "fine_class": fine_class}
         given = [name for name, value in paired_only.items() if value is not None]
         if given:
             raise ValueError(f"{', '.join(given)} given without images; a fmri-only store has none of them.")
+    if fine_class is not None and fine_class_names is None:
+        raise ValueError("fine_class_names is required with fine_class (the class each index stands for); "
+                         "fine_class_names=None was provided.")
     betas = np.asarray(betas)
     if betas.ndim != 2:
         raise ValueError(f"betas must be (n_trials, n_voxels); got shape {betas.shape}.")
@@ -360,6 +376,8 @@ def write(
             writer.set_captions(captions)
         if labels is not None:
             writer.set_labels(labels, label_names or [str(k) for k in range(np.shape(labels)[1])])
+        if fine_class is not None:
+            writer.set_fine_classes(fine_class, fine_class_names)
         for key, value in (extra or {}).items():
             writer.set_array(key, value)
         # validate the temporary file before it is renamed into place
@@ -497,6 +515,14 @@ class Store:
         return ds[()], [str(n) for n in ds.attrs["label_names"]]
 
     @property
+    def fine_classes(self) -> tuple[np.ndarray, list[str]] | None:
+        """(fine class index of each image (n_images,) int64, class names), or None when the store has none."""
+        if "fine_class" not in self.file:
+            return None
+        ds = self.file["fine_class"]
+        return ds[()], [str(n) for n in ds.attrs["fine_class_names"]]
+
+    @property
     def ncsnr(self) -> np.ndarray | None:
         return self.file["voxel/ncsnr"][()] if "voxel/ncsnr" in self.file else None
 
@@ -605,6 +631,7 @@ class Store:
             "region_sets": {name: [str(n) for n in ds.attrs["roi_names"] if n] for name, ds in self._roi_sets()},
             "has_ncsnr": "voxel/ncsnr" in self.file,
             "has_captions": "captions" in self.file,
+            "has_fine_classes": "fine_class" in self.file,
             "has_truth": "truth" in self.file,
         }
         if self.kind == "paired":
@@ -673,9 +700,10 @@ def _validate_file(
             if key not in file:
                 fail(key, "missing")
         if kind == "fmri-only":
-            for key in ("images", "trial_image", "split", "captions", "labels"):
+            for key in ("images", "trial_image", "split", "captions", "labels", "fine_class"):
                 if key in file:
-                    fail(key, "present in a fmri-only store (kind 'fmri-only' has no images, trial_image, split, captions or labels)")
+                    fail(key, "present in a fmri-only store "
+                              "(kind 'fmri-only' has no images, trial_image, split, captions, labels or fine_class)")
 
         betas = file["betas"]
         if betas.ndim != 2:
@@ -708,6 +736,15 @@ def _validate_file(
                     fail("labels", f"must be ({n_images}, n_labels); found shape {labels.shape}")
                 if "label_names" not in labels.attrs or len(labels.attrs["label_names"]) != labels.shape[1]:
                     fail("labels", f"needs attribute label_names with {labels.shape[1]} names")
+            if "fine_class" in file:
+                fine_class = _check_vector(file, "fine_class", n_images, "integer", fail)
+                if "fine_class_names" not in file["fine_class"].attrs:
+                    fail("fine_class", "needs attribute fine_class_names")
+                n_names = len(file["fine_class"].attrs["fine_class_names"])
+                bad = np.flatnonzero((fine_class < 0) | (fine_class >= n_names))
+                if bad.size:
+                    fail("fine_class", f"image {bad[0]} has fine class {fine_class[bad[0]]}; fine_class_names has "
+                                       f"{n_names} entries (0..{n_names - 1})")
 
         _check_labels(file, "voxel/roi", n_voxels, fail)
         if "voxel/roi_sets" in file:

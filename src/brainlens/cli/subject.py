@@ -77,7 +77,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"    {name:<{width}}  {count}")
     for set_name, names in info["region_sets"].items():
         print(f"  region set {set_name}: {', '.join(names)}")
-    extras = [k for k in ("has_ncsnr", "has_captions", "has_truth") if info[k]]
+    extras = [k for k in ("has_ncsnr", "has_captions", "has_fine_classes", "has_truth") if info[k]]
     if extras:
         print(f"  with     {', '.join(e[4:] for e in extras)}")
     return 0

@@ -264,7 +264,7 @@ class GroundTruthBrain(nn.Module):
 class Simulation:
     """One simulated NSD-like experiment, ready to write as a store."""
 
-    stimuli: stimuli.Stimuli  # the images, labels and captions
+    stimuli: stimuli.Stimuli  # the images, labels, captions and fine classes
     split: np.ndarray  # (n_images,) int8 0 train, 1 validation, 2 test (shared across subjects)
     trial_image: np.ndarray  # (n_trials,) int64
     trial_session: np.ndarray  # (n_trials,) int32
@@ -462,6 +462,8 @@ class InSilicoSubject:
             captions=simulation.stimuli.captions,
             labels=simulation.stimuli.labels,
             label_names=stimuli.CATEGORIES,
+            fine_class=simulation.stimuli.fine_class,
+            fine_class_names=stimuli.FINE_CLASSES,
             extra=truth,
             dataset="insilico",
             subject=str(self.subject),
@@ -488,4 +490,5 @@ def _concatenate(parts: list[stimuli.Stimuli]) -> stimuli.Stimuli:
         category=np.concatenate([p.category for p in parts]),
         attributes=np.concatenate([p.attributes for p in parts]),
         captions=tuple(c for p in parts for c in p.captions),
+        fine_class=np.concatenate([p.fine_class for p in parts]),
     )

@@ -5,7 +5,9 @@ image shows one main category out of `CATEGORIES` and sometimes a second one, dr
 shapes with random pose, scale, rotation, colour, lighting and background clutter, so that a model
 trained on them has to learn the category rather than one template. Two binary attributes
 (`ATTRIBUTES`) give ground truth for sub-regions: whether a place is indoors, and whether food is
-warm-coloured.
+warm-coloured. Each image also gets one fine class out of `FINE_CLASSES`, the kind of its main
+category's thing as the generator drew it (an object's kind, a dish, a scene, a pose, a face's
+hair, a word's backing): the ground truth of an n-way top-1 metric such as MinD-Vis's.
 
 Every image comes from its own random generator, seeded by ``(seed, index)``, so any slice of a
 stimulus set can be regenerated on its own.
@@ -19,6 +21,8 @@ Example
 >>> stim = generate(12, seed=0, size=64)
 >>> stim.images.shape, stim.labels.shape, stim.attributes.shape
 ((12, 64, 64, 3), (12, 6), (12, 2))
+>>> FINE_CLASSES[stim.fine_class[0]].split("/")[0] == CATEGORIES[stim.category[0]]
+True
 """
 
 from __future__ import annotations
@@ -31,10 +35,37 @@ import torch
 
 from .compose import _draw_sample
 
-__all__ = ["ATTRIBUTES", "CATEGORIES", "Stimuli", "generate", "to_tensor"]
+__all__ = ["ATTRIBUTES", "CATEGORIES", "FINE_CLASSES", "Stimuli", "generate", "to_tensor"]
 
 CATEGORIES = ("face", "body", "place", "food", "word", "object")
 ATTRIBUTES = ("indoor", "warm")
+# Fine classes, "<category>/<kind>", grouped by category in the order of `CATEGORIES`. The order is part
+# of the data (`Stimuli.fine_class` and stores index into it): changing it renumbers the classes. The kind
+# is that of the main category's thing, merged where a 64-pixel image cannot tell kinds apart:
+#   face    "group" for two or three faces, else the face's hair: dark (black, dark or brown), light
+#           (blonde, grey or white) or red hair, or bald; the expression is a few pixels at 64 px
+#   body    the pose of the (first) figure; hands on hips count as standing, and waving and raised
+#           arms as "arms up"
+#   place   the outdoor scene (street, city, mountains, lake, beach, park) or the kind of room
+#   food    the food of the (first, larger) dish
+#   word    what the words are written on ("plain text": straight on the background)
+#   object  the kind of the first object; a van counts as a car, a cup as a mug, an alarm clock as
+#           a clock, one book as books, and each kind of ball is a class of its own
+FINE_CLASSES = (
+    "face/dark hair", "face/light hair", "face/red hair", "face/bald", "face/group",
+    "body/standing", "body/walking", "body/running", "body/arms up", "body/sitting", "body/jumping",
+    "place/street", "place/city", "place/mountains", "place/lake", "place/beach", "place/park",
+    "place/living room", "place/bedroom", "place/kitchen", "place/room",
+    "food/red apples", "food/oranges", "food/strawberries", "food/carrots", "food/bananas", "food/cookies",
+    "food/fries", "food/sausages", "food/pizza", "food/cake", "food/bread", "food/sandwich",
+    "food/salad", "food/broccoli", "food/green apples", "food/peas", "food/cucumber", "food/kiwi",
+    "food/limes", "food/grapes", "food/beans",
+    "word/plain text", "word/sign", "word/paper", "word/chalkboard", "word/label",
+    "object/car", "object/mug", "object/chair", "object/lamp", "object/bottle", "object/hammer",
+    "object/scissors", "object/beach ball", "object/basketball", "object/soccer ball", "object/tennis ball",
+    "object/clock", "object/umbrella", "object/house", "object/books", "object/bicycle",
+)
+_FINE_INDEX = {name: k for k, name in enumerate(FINE_CLASSES)}
 
 # Weight of a second category in `labels`; the main category always has 1.0.
 _SECOND_WEIGHT = 0.5
@@ -58,6 +89,8 @@ class Stimuli:
         `ATTRIBUTES` as 1/0; NaN where they do not apply (``indoor`` without a place,
         ``warm`` without food).
     captions : tuple of str, length n
+    fine_class : ndarray, shape (n,), int64
+        Index of the image's fine class into `FINE_CLASSES`: the kind of its main category's thing.
     """
 
     images: np.ndarray
@@ -65,6 +98,7 @@ class Stimuli:
     category: np.ndarray
     attributes: np.ndarray
     captions: tuple[str, ...]
+    fine_class: np.ndarray
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,7 +140,7 @@ def generate(
     -------
     Stimuli
         images (n, size, size, 3) uint8, labels (n, 6), category (n,), attributes (n, 2),
-        captions (n,).
+        captions (n,), fine_class (n,).
 
     Example
     -------
@@ -130,12 +164,14 @@ def generate(
     labels = np.zeros((n, len(CATEGORIES)), np.float32)
     category = np.empty(n, np.int64)
     attributes = np.full((n, len(ATTRIBUTES)), np.nan, np.float32)
+    fine_class = np.empty(n, np.int64)
     captions = []
     for i in range(n):
         rng = np.random.default_rng([seed, start + i])
-        main, second, indoor, warm, image, caption = _draw_sample(rng, size, allowed, mix_prob)
+        main, second, indoor, warm, image, caption, fine = _draw_sample(rng, size, allowed, mix_prob)
         images[i] = image
         category[i] = CATEGORIES.index(main)
+        fine_class[i] = _FINE_INDEX[fine]
         labels[i, category[i]] = 1.0
         if second is not None:
             labels[i, CATEGORIES.index(second)] = _SECOND_WEIGHT
@@ -148,7 +184,7 @@ def generate(
             progress(_PROGRESS_EVERY)
     if progress is not None and n % _PROGRESS_EVERY:
         progress(n % _PROGRESS_EVERY)
-    return Stimuli(images, labels, category, attributes, tuple(captions))
+    return Stimuli(images, labels, category, attributes, tuple(captions), fine_class)
 
 
 def _check_categories(categories: Sequence[str] | None) -> tuple[str, ...]:

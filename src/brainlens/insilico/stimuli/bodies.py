@@ -1,7 +1,8 @@
 """Bodies: full-length human figures in one of several poses (standing, walking, running, sitting,
 jumping, waving, ...), seen from the front or the side, dressed in a coloured top or dress, alone or
 in groups of two or three; and a figure whose head shows a face from `faces`, for images that hold
-both a face and a body.
+both a face and a body. The fine kind of a body image is the pose of its (first) figure, a key of
+`_POSES`, with the poses a 64-pixel image mixes up merged as in `_POSE_KINDS`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ _POSES = {
     "standing": "standing", "walking": "walking", "running": "running", "raised": "with arms raised",
     "waving": "waving", "sitting": "sitting", "jumping": "jumping", "hips": "with hands on hips",
 }
+# Fine kind of the poses that do not stand for themselves: at 64 pixels hands on hips look like
+# standing, and a waving arm like raised arms.
+_POSE_KINDS = {"raised": "arms up", "waving": "arms up", "hips": "standing"}
 # Which poses are seen from the side; the others face the viewer.
 _PROFILE_POSES = ("walking", "running", "sitting")
 _TROUSERS = ((40, 60, 110), (30, 30, 35), (110, 110, 115), (100, 70, 45), (200, 185, 150))
@@ -53,8 +57,8 @@ def _joint(x, y, angle, length):
 
 
 def _figure(pen, rng, pose, face=False):
-    """A human figure from head top (y=-1) to feet (y=1); returns (top colour name, garment) and,
-    with `face`, the face's caption pieces."""
+    """A human figure from head top (y=-1) to feet (y=1); returns (top colour name, garment, look):
+    with `face`, look is the face's `faces._Look`, otherwise None."""
     skin = _jitter(rng, _pick(rng, _SKINS), 12)
     top_name, top = _named_colour(rng)
     garment = _pick(rng, ("shirt", "shirt", "jacket", "dress", "top"))
@@ -118,7 +122,7 @@ def _figure(pen, rng, pose, face=False):
 
 
 def _paint_people(pen, rng, count=None):
-    """One to three people filling the frame; returns the caption phrase."""
+    """One to three people filling the frame; returns (caption phrase, fine kind: the first figure's pose)."""
     if count is None:
         count = _count(rng, 0.25, 0.1)
     pose = _pick(rng, tuple(_POSES))
@@ -129,7 +133,7 @@ def _paint_people(pen, rng, count=None):
         scale = 1.0 if count == 1 else _u(rng, 0.72, 0.92)
         sub = pen.sub(x, 1 - scale + _u(rng, -0.03, 0.03), scale, _u(rng, -4, 4), flip=rng.random() < 0.5)
         dressed.append(_figure(sub, rng, pose if same or k == 0 else _pick(rng, tuple(_POSES))))
-    action = _POSES[pose]
+    action, kind = _POSES[pose], _POSE_KINDS.get(pose, pose)
     colour, garment, _ = dressed[0]
     if count == 1:
         return _pick(rng, (
@@ -137,26 +141,27 @@ def _paint_people(pen, rng, count=None):
             f"the body of a person {action}",
             f"a full-length view of a person {action}",
             f"a person in {_a(colour)} {colour} {garment}, {action}",
-        ))
+        )), kind
     number = _NUMBERS[count]
     if same:
-        return _pick(rng, (f"{number} people {action}", f"a group of {number} people {action}"))
+        return _pick(rng, (f"{number} people {action}", f"a group of {number} people {action}")), kind
     return _pick(rng, (f"{number} people side by side", f"a group of {number} people",
-                       f"the bodies of {number} people"))
+                       f"the bodies of {number} people")), kind
 
 
 def _paint_person_with_face(root, rng, face_main):
     """A figure whose head shows a face: close framing when the face is main, full length when
-    the body is; returns the caption."""
+    the body is; returns (caption, fine kind of the main category: the face's or the pose's)."""
     if face_main:
         pen = root.sub(_u(rng, 0.4, 0.6), _u(rng, 0.85, 1.05), _u(rng, 0.75, 1.0), _u(rng, -6, 6))
         colour, garment, look = _figure(pen, rng, _pick(rng, ("standing", "waving", "raised", "hips")), face=True)
-        expression = look[0]
+        expression = look.expression
         return (f"{_a(expression)} {expression} face and the upper body of a person in "
-                f"{_a(colour)} {colour} {garment}")
+                f"{_a(colour)} {colour} {garment}"), look.kind
     half = _u(rng, 0.35, 0.47)
     pen = root.sub(_centre(rng, half * 0.5), 0.5 + _u(rng, -0.03, 0.03), half, _u(rng, -4, 4))
     pose = _pick(rng, tuple(_POSES))
     colour, garment, look = _figure(pen, rng, pose, face=True)
-    expression = look[0]
-    return f"a person {_POSES[pose]} in {_a(colour)} {colour} {garment} with {_a(expression)} {expression} face"
+    expression = look.expression
+    caption = f"a person {_POSES[pose]} in {_a(colour)} {colour} {garment} with {_a(expression)} {expression} face"
+    return caption, _POSE_KINDS.get(pose, pose)

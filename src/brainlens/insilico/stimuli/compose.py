@@ -3,6 +3,11 @@ one, then paints at twice the size either one category alone or two side by side
 table top, or a place from `places` with the other category put into it at a size its perspective
 allows, builds the caption from the renderers' phrases, and `_finish` shrinks the image under a
 random lighting gradient, colour cast and grain.
+
+Renderers return their caption phrase with the fine kind of what they painted (an object's kind, a
+dish, a place, a pose, a face's hair or "group", a word's backing); the sample's fine class is
+``"<main category>/<kind>"`` of the main category's thing: the first (largest) one where several are
+painted, the inserted one where the main category is put into a place.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ _PARTNERS = {
 
 
 def _draw_sample(rng, size, allowed, mix_prob):
-    """One image: (main, second, indoor, warm, pixels (size, size, 3) uint8, caption)."""
+    """One image: (main, second, indoor, warm, pixels (size, size, 3) uint8, caption, fine class
+    "<main>/<kind>")."""
     main = _pick(rng, allowed)
     second = None
     if rng.random() < mix_prob:
@@ -61,10 +67,10 @@ def _draw_sample(rng, size, allowed, mix_prob):
     image = Image.new("RGB", (side, side))
     root = _Pen(image, ImageDraw.Draw(image), (float(side), 0.0, 0.0, 0.0, float(side), 0.0))
     if indoor is None:
-        caption = _compose(root, rng, main, second, warm)
+        caption, kind = _compose(root, rng, main, second, warm)
     else:  # a place is in the image
-        caption = _compose_in_place(root, rng, main, second, indoor, warm)
-    return main, second, indoor, warm, _finish(image, rng, size), caption
+        caption, kind = _compose_in_place(root, rng, main, second, indoor, warm)
+    return main, second, indoor, warm, _finish(image, rng, size), caption, f"{main}/{kind}"
 
 
 def _finish(image, rng, size):
@@ -89,7 +95,8 @@ def _ramps(size):
 
 
 def _compose(root, rng, main, second, warm):
-    """Paint an image without a place on the unit-square pen `root`; returns the caption."""
+    """Paint an image without a place on the unit-square pen `root`; returns (caption, fine kind of
+    the main category)."""
     if "food" in (main, second):
         _paint_table_top(root, rng)
     else:
@@ -102,9 +109,9 @@ def _compose(root, rng, main, second, warm):
     if {main, second} == {"face", "body"}:
         return _paint_person_with_face(root, rng, face_main=main == "face")
     main_pen, second_pen = _side_by_side(root, rng, main, second)
-    first = _paint_item(main, main_pen, rng, warm)
-    other = _paint_item(second, second_pen, rng, warm)
-    return f"{first} {_pick(rng, ('next to', 'beside', 'and', 'with'))} {other}"
+    first, kind = _paint_item(main, main_pen, rng, warm)
+    other, _ = _paint_item(second, second_pen, rng, warm)
+    return f"{first} {_pick(rng, ('next to', 'beside', 'and', 'with'))} {other}", kind
 
 
 # Largest tilt in degrees of a category drawn alone; food turns freely inside its own flattened frame.
@@ -125,7 +132,7 @@ def _side_by_side(root, rng, main, second):
 
 
 def _paint_alone(category, pen, rng, warm):
-    """Paint `category` as the only thing in the image; returns its caption phrase."""
+    """Paint `category` as the only thing in the image; returns (caption phrase, fine kind)."""
     if category == "face":
         return _paint_faces(pen, rng)
     if category == "body":
@@ -138,7 +145,7 @@ def _paint_alone(category, pen, rng, warm):
 
 
 def _paint_item(category, pen, rng, warm):
-    """Paint one category as part of a pair; returns its caption phrase."""
+    """Paint one category as part of a pair; returns (caption phrase, fine kind)."""
     if category == "face":
         return _paint_faces(pen, rng, count=1)
     if category == "body":
@@ -151,19 +158,20 @@ def _paint_item(category, pen, rng, warm):
 
 
 def _compose_in_place(root, rng, main, second, indoor, warm):
-    """Paint a scene that holds a place as main or second category; returns the caption."""
+    """Paint a scene that holds a place as main or second category; returns (caption, fine kind of
+    the main category)."""
     # A mirrored scene is as natural as the original and doubles the variety of layouts.
     scene = root.sub(1.0, 0.0, 1.0, flip=True) if rng.random() < 0.5 else root
     backdrop = (_paint_indoor if indoor else _paint_outdoor)(scene, rng)
     if main == "place":
         if second is None:
-            return backdrop.phrase
+            return backdrop.phrase, backdrop.kind
         phrase = _insert_small(scene, rng, backdrop, second, warm)
-        return f"{backdrop.phrase}{_pick(rng, (' and', ', with', ' with'))} {phrase}"
-    phrase = _insert_large(scene, rng, backdrop, main, warm)
+        return f"{backdrop.phrase}{_pick(rng, (' and', ', with', ' with'))} {phrase}", backdrop.kind
+    phrase, kind = _insert_large(scene, rng, backdrop, main, warm)
     if main == "food":
-        return f"{_on_table(phrase)} in {backdrop.short}"
-    return f"{phrase} {_pick(rng, ('in', 'in front of'))} {backdrop.short}"
+        return f"{_on_table(phrase)} in {backdrop.short}", kind
+    return f"{phrase} {_pick(rng, ('in', 'in front of'))} {backdrop.short}", kind
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,11 +193,11 @@ def _insert_small(scene, rng, backdrop, category, warm):
         base = _u(rng, ground, 0.95)
         half = max(0.1, (base - eye) * _u(rng, 0.5, 0.8))
         pen = scene.sub(_u(rng, 0.15, 0.85), base - half * 0.85, half)
-        return _paint_objects(pen, rng, count=1, kinds=_INDOOR_OBJECTS if room else _OUTDOOR_OBJECTS)
+        return _paint_objects(pen, rng, count=1, kinds=_INDOOR_OBJECTS if room else _OUTDOOR_OBJECTS)[0]
     if category == "food":
         x, y, across, along = _table(scene, rng, room, _u(rng, -0.3, 0.3), _u(rng, 0.3, 0.45), _u(rng, 0.3, 0.45))
         pen = scene.sub(x, y, across * 0.4, squash=min(1.0, along / across * 2.0))
-        return _on_table(_paint_dish(pen.sub(0, 0, 1, _u(rng, 0, 360)), rng, warm))
+        return _on_table(_paint_dish(pen.sub(0, 0, 1, _u(rng, 0, 360)), rng, warm)[0])
     if room:
         width = (room.x1 - room.x0) * _u(rng, 0.22, 0.38)
         x = _u(rng, room.x0 + width, room.x1 - width)
@@ -202,15 +210,15 @@ def _insert_small(scene, rng, backdrop, category, warm):
         for post in ((x,) if category == "word" else (x - width * 0.6, x + width * 0.6)):
             scene.line([(post, base), (post, y)], (90, 90, 95), width * 0.06)
     if category == "word":
-        return _paint_word(scene.sub(x, y, width), rng, _pick(rng, ("sign", "paper", "board")) if room else "sign")
+        return _paint_word(scene.sub(x, y, width), rng, _pick(rng, ("sign", "paper", "board")) if room else "sign")[0]
     frame = _jitter(rng, _pick(rng, ((60, 45, 30), (30, 30, 30), (200, 200, 200))), 10)
     scene.rect(x - width * 0.85, y - width, x + width * 0.85, y + width, _muted(rng), frame, width * 0.1)
-    face = _paint_faces(scene.sub(x, y + width * 0.1, width * 0.85), rng, count=1)
+    face, _ = _paint_faces(scene.sub(x, y + width * 0.1, width * 0.85), rng, count=1)
     return f"{face} in a picture on the wall" if room else f"{face} on a billboard"
 
 
 def _insert_large(scene, rng, backdrop, category, warm):
-    """Put a large thing of `category` in front of a painted place; returns its caption phrase."""
+    """Put a large thing of `category` in front of a painted place; returns (caption phrase, fine kind)."""
     if category == "food":
         top = _u(rng, 0.45, 0.62)
         wood = _jitter(rng, _pick(rng, ((150, 100, 60), (190, 150, 100), (230, 230, 225), (90, 60, 40))), 15)

@@ -1,11 +1,14 @@
 """Faces: one to three heads filling the frame, frontal or turned, with skin, hair style and colour,
 eyes, brows, nose and a mouth that shows an expression, sometimes a beard or glasses, over a neck
-and the top of a shirt; `_face` also draws the head of a figure in `bodies`.
+and the top of a shirt; `_face` also draws the head of a figure in `bodies`. The fine kind of a face
+image is "group" for two or three faces, otherwise the hair of its face (`_Look.kind`): dark, light or
+red hair, or bald. (A 64-pixel image shows the hair far more clearly than the few pixels of a mouth.)
 """
 
 from __future__ import annotations
 
 from math import cos, pi, sin
+from typing import NamedTuple
 
 from ._common import _CIRCLE, _NUMBERS, _a, _count, _jitter, _mix, _named_colour, _pick, _shade, _u
 
@@ -22,29 +25,50 @@ _EXPRESSIONS = {"smile": ("smiling", "happy"), "neutral": ("calm", "neutral", "s
                 "open": ("surprised",), "frown": ("frowning", "sad")}
 
 
+# Fine kind of a face by its hair colour (a name in `_HAIRS`); shades a 64-pixel image mixes up share one.
+_HAIR_KINDS = {"black": "dark hair", "dark": "dark hair", "brown": "dark hair", "blonde": "light hair",
+               "grey": "light hair", "white": "light hair", "red": "red hair"}
+
+
+class _Look(NamedTuple):
+    """What `_face` drew: the caption pieces, then the hair style and colour name."""
+
+    expression: str  # adjective of the mood, e.g. "happy"
+    hair: str  # hair phrase, e.g. "long blonde hair"
+    extra: str  # "with a beard", "wearing glasses" or ""
+    style: str  # hair style: "short", "long", "bald", "curly" or "bun"
+    colour: str  # hair colour, a name in `_HAIRS`
+
+    @property
+    def kind(self) -> str:
+        """The face's fine kind: "bald", or its hair colour as in `_HAIR_KINDS`."""
+        return "bald" if self.style == "bald" else _HAIR_KINDS[self.colour]
+
+
 def _paint_faces(pen, rng, count=None):
-    """One to three faces filling the frame; returns the caption phrase."""
+    """One to three faces filling the frame; returns (caption phrase, fine kind: the face's, or "group")."""
     if count is None:
         count = _count(rng, 0.18, 0.08)
     if count == 1:
-        return _face_phrase(rng, _face(pen, rng))
+        look = _face(pen, rng)
+        return _face_phrase(rng, look), look.kind
     looks = []
     for k in range(count):
         x = -1 + (2 * k + 1) / count + _u(rng, -0.08, 0.08)
         sub = pen.sub(x, _u(rng, -0.25, 0.25), _u(rng, 0.9, 1.15) * 1.2 / count, _u(rng, -12, 12))
         looks.append(_face(sub, rng))
     number = _NUMBERS[count]
-    expression = looks[0][0]
+    expression = looks[0].expression
     return _pick(rng, (
         f"{number} faces side by side",
         f"a group of {number} faces",
         f"{number} faces, one of them {expression}",
         f"{number} people's faces close together",
-    ))
+    )), "group"
 
 
 def _face_phrase(rng, look):
-    expression, hair, extra = look
+    expression, hair, extra = look.expression, look.hair, look.extra
     phrase = _pick(rng, (
         f"{_a(expression)} {expression} face with {hair}",
         f"a close-up of {_a(expression)} {expression} face",
@@ -57,8 +81,8 @@ def _face_phrase(rng, look):
 
 def _face(pen, rng, skin=None, shoulders=True):
     """A head with hair and features in the unit frame, frontal or turned, over a neck and, with
-    `shoulders`, the top of a shirt; returns the caption pieces (expression adjective, hair phrase,
-    extra phrase or "")."""
+    `shoulders`, the top of a shirt; returns a `_Look`: the caption pieces (expression adjective,
+    hair phrase, extra phrase or "") and the hair style and colour."""
     skin = skin or _jitter(rng, _pick(rng, _SKINS), 12)
     dark = _shade(skin, 0.75)
     hair_name, hair = _pick(rng, _HAIRS)
@@ -141,7 +165,7 @@ def _face(pen, rng, skin=None, shoulders=True):
         (xl, wl), (xr, wr) = eyes
         pen.line([(xl + wl * 1.4, ey), (xr - wr * 1.4, ey)], frame, 0.025)
         extra = "wearing glasses"
-    return _pick(rng, _EXPRESSIONS[mood]), hair_phrase, extra
+    return _Look(_pick(rng, _EXPRESSIONS[mood]), hair_phrase, extra, style, hair_name)
 
 
 def _hair_cap(pen, rng, rx, ry, hy, hair, style):

@@ -1,7 +1,8 @@
 """Food: dishes seen from above, a plate, bowl or board (or the bare table) holding food of one
 palette, warm (apples, oranges, strawberries, carrots, bananas, cookies, fries, sausages, pizza,
 cake, bread, a sandwich) or green (salad, broccoli, green apples, peas, cucumber, kiwi, limes,
-grapes, beans); a squashed frame makes a dish look seen at an angle.
+grapes, beans); a squashed frame makes a dish look seen at an angle. The fine kind of a food image
+is the food of its (first) dish, a name in `_WARM_DISHES` or `_GREEN_DISHES`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from ._common import _WHITE, _a, _jitter, _mix, _pick, _shade, _u
 
 
 def _paint_meal(pen, rng, warm):
-    """Food as the only category: one dish, sometimes two, sometimes with cutlery."""
+    """Food as the only category: one dish, sometimes two, sometimes with cutlery; returns (caption
+    phrase, fine kind of the first, larger dish)."""
     flat = pen.sub(0, 0, 1, squash=_u(rng, 0.6, 1.0))
     if rng.random() < 0.2:
-        first = _paint_dish(flat.sub(-0.45, -0.25, 0.55, _u(rng, 0, 360)), rng, warm)
-        second = _paint_dish(flat.sub(0.5, 0.35, 0.45, _u(rng, 0, 360)), rng, warm)
-        return f"{first} and {second}"
+        first, kind = _paint_dish(flat.sub(-0.45, -0.25, 0.55, _u(rng, 0, 360)), rng, warm)
+        second, _ = _paint_dish(flat.sub(0.5, 0.35, 0.45, _u(rng, 0, 360)), rng, warm)
+        return f"{first} and {second}", kind
     if rng.random() < 0.3:
         metal = _jitter(rng, (190, 190, 195), 15)
         flat.rect(1.05, -0.7, 1.13, 0.8, metal)
@@ -32,8 +34,10 @@ def _flat_pen(pen, rng):
 
 
 def _paint_dish(pen, rng, warm):
-    """A container with food of one palette (warm or green) in the unit frame; returns the phrase."""
-    return _pick(rng, _WARM_DISHES if warm else _GREEN_DISHES)(pen, rng)
+    """A container with food of one palette (warm or green) in the unit frame; returns (caption phrase,
+    fine kind: the name of the dish)."""
+    kind, painter = _pick(rng, _WARM_DISHES if warm else _GREEN_DISHES)
+    return painter(pen, rng), kind
 
 
 def _container(pen, rng, kinds):
@@ -241,38 +245,42 @@ def _salad(pen, rng):
     return _dish_phrase(rng, container, _pick(rng, ("green salad", "fresh green salad leaves")))
 
 
+# (fine kind, painter) of each dish; `_paint_dish` picks one with equal chance.
 _WARM_DISHES = (
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (3, 8), _fruit((190, 30, 35)), "red apples"),
-    lambda pen, rng: _scattered(pen, rng, ("bowl", "plate", None), (3, 7), _fruit((240, 135, 25), stem=False),
-                                "ripe orange fruit"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (5, 12), _strawberry, "red strawberries"),
-    lambda pen, rng: _scattered(pen, rng, ("board", "plate", None), (3, 7), _carrot, "orange carrots"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (2, 5), _banana, "yellow bananas"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "board", None), (4, 9), _cookie, "brown cookies"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (10, 22), _stick((235, 190, 60), 0.9, 0.3),
-                                "yellow french fries"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (3, 6), _stick((150, 80, 40), 1.4, 0.45),
-                                "brown sausages"),
-    _pizza,
-    _cake,
-    _bread,
-    _sandwich,
+    ("red apples", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (3, 8), _fruit((190, 30, 35)),
+                                               "red apples")),
+    ("oranges", lambda pen, rng: _scattered(pen, rng, ("bowl", "plate", None), (3, 7),
+                                            _fruit((240, 135, 25), stem=False), "ripe orange fruit")),
+    ("strawberries", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (5, 12), _strawberry,
+                                                 "red strawberries")),
+    ("carrots", lambda pen, rng: _scattered(pen, rng, ("board", "plate", None), (3, 7), _carrot, "orange carrots")),
+    ("bananas", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (2, 5), _banana, "yellow bananas")),
+    ("cookies", lambda pen, rng: _scattered(pen, rng, ("plate", "board", None), (4, 9), _cookie, "brown cookies")),
+    ("fries", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (10, 22), _stick((235, 190, 60), 0.9, 0.3),
+                                          "yellow french fries")),
+    ("sausages", lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (3, 6), _stick((150, 80, 40), 1.4, 0.45),
+                                             "brown sausages")),
+    ("pizza", _pizza),
+    ("cake", _cake),
+    ("bread", _bread),
+    ("sandwich", _sandwich),
 )
 _GREEN_DISHES = (
-    _salad,
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (4, 9), _floret, "green broccoli"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (3, 8), _fruit((140, 190, 60)), "green apples"),
-    lambda pen, rng: _scattered(pen, rng, ("bowl", "plate"), (25, 45), _fruit((90, 160, 50), stem=False, shine=0.3),
-                                "green peas"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (5, 12),
-                                _slice((40, 110, 40), (190, 220, 150), (200, 225, 170), (230, 240, 200)),
-                                "sliced green cucumber"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (4, 9),
-                                _slice((120, 100, 60), (110, 170, 50), (220, 230, 190), (20, 20, 15)),
-                                "green kiwi slices"),
-    lambda pen, rng: _scattered(pen, rng, ("bowl", "plate", None), (3, 7), _fruit((70, 160, 50), stem=False),
-                                "green limes"),
-    lambda pen, rng: _scattered(pen, rng, ("bowl", "plate"), (3, 6), _grapes, "green grapes"),
-    lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (8, 16), _stick((70, 150, 50), 1.5, 0.25),
-                                "green beans"),
+    ("salad", _salad),
+    ("broccoli", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (4, 9), _floret, "green broccoli")),
+    ("green apples", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl", None), (3, 8), _fruit((140, 190, 60)),
+                                                 "green apples")),
+    ("peas", lambda pen, rng: _scattered(pen, rng, ("bowl", "plate"), (25, 45),
+                                         _fruit((90, 160, 50), stem=False, shine=0.3), "green peas")),
+    ("cucumber", lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (5, 12),
+                                             _slice((40, 110, 40), (190, 220, 150), (200, 225, 170), (230, 240, 200)),
+                                             "sliced green cucumber")),
+    ("kiwi", lambda pen, rng: _scattered(pen, rng, ("plate", "board"), (4, 9),
+                                         _slice((120, 100, 60), (110, 170, 50), (220, 230, 190), (20, 20, 15)),
+                                         "green kiwi slices")),
+    ("limes", lambda pen, rng: _scattered(pen, rng, ("bowl", "plate", None), (3, 7), _fruit((70, 160, 50), stem=False),
+                                          "green limes")),
+    ("grapes", lambda pen, rng: _scattered(pen, rng, ("bowl", "plate"), (3, 6), _grapes, "green grapes")),
+    ("beans", lambda pen, rng: _scattered(pen, rng, ("plate", "bowl"), (8, 16), _stick((70, 150, 50), 1.5, 0.25),
+                                          "green beans")),
 )

@@ -1,6 +1,8 @@
 """Objects: everyday things (a car or van, a mug or cup, a chair, a lamp, a bottle, a hammer,
 scissors, a ball, a clock, an umbrella, a toy house, books, a bicycle) in named colours, one to three
-to an image. Each painter fills the unit frame with one thing and returns its caption phrase.
+to an image. Each painter fills the unit frame with one thing and returns its caption phrase and fine
+kind: its key in `_OBJECTS`, except that a ball names its sport ("beach ball", "basketball", ...).
+A van counts as a car, a cup as a mug, an alarm clock as a clock and one book as books.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def _car(pen, rng):
     for x in (-0.58, 0.58):
         pen.ellipse(x, 0.28, 0.2, 0.2, (25, 25, 25))
         pen.ellipse(x, 0.28, 0.1, 0.1, (170, 170, 175))
-    return f"{_a(name)} {name} {'van' if van else 'car'}"
+    return f"{_a(name)} {name} {'van' if van else 'car'}", "car"
 
 
 def _mug(pen, rng):
@@ -65,7 +67,7 @@ def _mug(pen, rng):
     if rng.random() < 0.4:
         pen.poly([(-0.49, -0.1), (0.38, -0.1), (0.37, 0.05), (-0.48, 0.05)], _contrasting_colour(rng, colour)[1])
     pen.line([(-0.35, -0.4), (-0.31, 0.45)], _mix(colour, _WHITE, 0.35), 0.05)
-    return f"{_a(name)} {name} {'cup on a saucer' if cup else 'mug'}"
+    return f"{_a(name)} {name} {'cup on a saucer' if cup else 'mug'}", "mug"
 
 
 def _chair(pen, rng):
@@ -86,7 +88,7 @@ def _chair(pen, rng):
     pen.rect(-0.3, 0.32, 0.6, 0.38, dark)
     for x in (-0.28, 0.58):
         pen.line([(x, 0.36), (x + 0.02, 0.98)], colour, 0.07)
-    return "a wooden chair" if name == "brown" else f"{_a(name)} {name} chair"
+    return ("a wooden chair" if name == "brown" else f"{_a(name)} {name} chair"), "chair"
 
 
 def _lamp(pen, rng):
@@ -102,7 +104,7 @@ def _lamp(pen, rng):
     pen.ellipse(top, -0.15, 0.14, 0.09, (255, 240, 190))
     pen.poly([(top - 0.28, -0.9), (top + 0.28, -0.9), (top + 0.6, -0.2), (top - 0.6, -0.2)], shade,
              _shade(shade, 0.7), 0.02)
-    return f"a lamp with {_a(name)} {name} shade"
+    return f"a lamp with {_a(name)} {name} shade", "lamp"
 
 
 def _bottle(pen, rng):
@@ -112,7 +114,7 @@ def _bottle(pen, rng):
               (-0.13, -0.48), (-0.32, -0.2)], glass, _shade(glass, 0.7), 0.02)
     pen.rect(-0.32, 0.1, 0.32, 0.6, _jitter(rng, (235, 230, 210), 20))
     pen.line([(-0.2, -0.15), (-0.2, 0.85)], _mix(glass, _WHITE, 0.4), 0.05)
-    return f"{_a(name)} {name} bottle"
+    return f"{_a(name)} {name} bottle", "bottle"
 
 
 def _hammer(pen, rng):
@@ -124,7 +126,7 @@ def _hammer(pen, rng):
     pen.rect(-0.5, -0.8, 0.3, -0.5, metal, _shade(metal, 0.7), 0.015)
     pen.rect(-0.62, -0.78, -0.5, -0.52, _shade(metal, 0.85))
     pen.poly([(0.3, -0.8), (0.7, -0.95), (0.62, -0.75), (0.3, -0.62)], metal)
-    return f"a hammer with {_a(name)} {name} handle"
+    return f"a hammer with {_a(name)} {name} handle", "hammer"
 
 
 def _scissors(pen, rng):
@@ -137,7 +139,11 @@ def _scissors(pen, rng):
         pen.limb([(0, -0.05), (-side * 0.3, 0.35)], colour, 0.09)
         pen.ring(-side * 0.4, 0.58, 0.24, 0.28, colour, 0.1)
     pen.ellipse(0, -0.05, 0.06, 0.06, _shade(metal, 0.6))
-    return f"a pair of {name} scissors"
+    return f"a pair of {name} scissors", "scissors"
+
+
+# fine kind of each kind of ball
+_BALLS = {"beach": "beach ball", "basket": "basketball", "soccer": "soccer ball", "tennis": "tennis ball"}
 
 
 def _ball(pen, rng):
@@ -176,7 +182,7 @@ def _ball(pen, rng):
         pen.arc(1.05, 0, 0.55, 0.75, pi - 0.8, pi + 0.8, _WHITE, 0.05)
         phrase = "a yellow tennis ball"
     pen.ellipse(-0.4, -0.4, 0.18, 0.12, (255, 255, 255))
-    return phrase
+    return phrase, _BALLS[kind]
 
 
 def _clock(pen, rng):
@@ -196,7 +202,7 @@ def _clock(pen, rng):
     pen.limb([(0, 0), (0.35 * cos(hour), 0.35 * sin(hour))], (20, 20, 20), 0.06)
     pen.limb([(0, 0), (0.58 * cos(minute), 0.58 * sin(minute))], (20, 20, 20), 0.04)
     pen.ellipse(0, 0, 0.05, 0.05, (200, 30, 30))
-    return "an alarm clock" if alarm else f"{_a(name)} {name} wall clock"
+    return ("an alarm clock" if alarm else f"{_a(name)} {name} wall clock"), "clock"
 
 
 def _umbrella(pen, rng):
@@ -216,7 +222,7 @@ def _umbrella(pen, rng):
         pen.line([apex, tip], _shade(colour, 0.6), 0.015)
     pen.line([(0, -0.95), (0, 0.7)], (50, 45, 45), 0.04)
     pen.arc(0.12, 0.7, 0.12, 0.14, 0.0, pi, (50, 45, 45), 0.05)
-    return f"{_a(name)} {name} umbrella"
+    return f"{_a(name)} {name} umbrella", "umbrella"
 
 
 def _toy_house(pen, rng):
@@ -230,7 +236,7 @@ def _toy_house(pen, rng):
     pen.rect(-0.48, 0.05, -0.22, 0.32, glass, _WHITE, 0.03)
     pen.line([(-0.35, 0.05), (-0.35, 0.32)], _WHITE, 0.02)
     pen.rect(0.26, 0.05, 0.5, 0.32, glass, _WHITE, 0.03)
-    return f"a toy house with {_a(roof_name)} {roof_name} roof"
+    return f"a toy house with {_a(roof_name)} {roof_name} roof", "house"
 
 
 def _books(pen, rng):
@@ -245,13 +251,13 @@ def _books(pen, rng):
             pen.rect(x - half, y - height, x + half, y, cover, _shade(cover, 0.6), 0.015)
             pen.rect(x + half - 0.1, y - height + 0.04, x + half - 0.02, y - 0.04, pages)
             y -= height
-        return f"a stack of {_NUMBERS.get(count, 'four')} books"
+        return f"a stack of {_NUMBERS.get(count, 'four')} books", "books"
     name, cover = _named_colour(rng)
     pen.poly([(0.55, -0.85), (0.68, -0.78), (0.68, 0.92), (0.55, 0.85)], pages)
     pen.rect(-0.6, -0.85, 0.55, 0.85, cover, _shade(cover, 0.6), 0.02)
     pen.rect(-0.6, -0.85, -0.45, 0.85, _shade(cover, 0.75))
     pen.rect(-0.3, -0.55, 0.4, -0.3, _mix(cover, _WHITE, 0.5))
-    return f"{_a(name)} {name} book"
+    return f"{_a(name)} {name} book", "books"
 
 
 def _bicycle(pen, rng):
@@ -267,7 +273,7 @@ def _bicycle(pen, rng):
     pen.ellipse(seat[0] - 0.02, seat[1] - 0.08, 0.13, 0.045, tyre)
     pen.line([head, (0.33, -0.45), (0.47, -0.47)], (60, 60, 60), 0.04)
     pen.line([(crank[0] - 0.1, crank[1] + 0.1), (crank[0] + 0.1, crank[1] - 0.1)], (60, 60, 60), 0.04)
-    return f"{_a(name)} {name} bicycle"
+    return f"{_a(name)} {name} bicycle", "bicycle"
 
 
 _OBJECTS = {
@@ -280,14 +286,17 @@ _OUTDOOR_OBJECTS = ("car", "car", "bicycle", "ball", "umbrella")
 
 
 def _paint_objects(pen, rng, count=None, kinds=tuple(_OBJECTS)):
-    """One to three objects of `kinds` in the unit frame; returns the caption phrase."""
+    """One to three objects of `kinds` in the unit frame; returns (caption phrase, fine kind of the
+    first object)."""
     if count is None:
         count = _count(rng, 0.2, 0.05)
     if count == 1:
         return _OBJECTS[_pick(rng, kinds)](pen, rng)
-    phrases = []
+    phrases, first = [], None
     for k in range(count):
         x = (-1 + (2 * k + 1) / count) * 0.95
         sub = pen.sub(x, _u(rng, -0.3, 0.3), _u(rng, 0.85, 1.1) * 1.2 / count, _u(rng, -15, 15))
-        phrases.append(_OBJECTS[_pick(rng, kinds)](sub, rng))
-    return ", ".join(phrases[:-1]) + f" and {phrases[-1]}"
+        phrase, kind = _OBJECTS[_pick(rng, kinds)](sub, rng)
+        phrases.append(phrase)
+        first = first or kind
+    return ", ".join(phrases[:-1]) + f" and {phrases[-1]}", first

@@ -2,7 +2,8 @@
 windows, doors, shelves, tables, pictures and plants) and outdoor scenes under a sky (a street, a
 city skyline, mountains, a lake or beach, a park). Scenes are painted on the unit square; both kinds
 keep the horizon at eye level, so that people and things put in later (by `compose`) can be sized
-by perspective, and each returns a `_Backdrop` that tells them where the horizon and floor lie.
+by perspective, and each returns a `_Backdrop` that tells them where the horizon and floor lie and
+names the place's fine kind (the outdoor painter, with lake and beach apart, or the kind of room).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class _Backdrop:
 
     phrase: str  # caption of the place as the main category
     short: str  # caption of the place as the second category
+    kind: str  # fine kind: "street", "city", "mountains", "lake", "beach", "park", or the kind of room
     eye: float  # height of the horizon, which is at eye level
     floor: float  # top of the visible ground or floor
     room: _Room | None
@@ -86,8 +88,8 @@ def _paint_outdoor(pen, rng):
             for _ in range(4):
                 pen.ellipse(x + _u(rng, -1.5, 1.5) * r, y + _u(rng, -0.3, 0.3) * r, r, r * 0.55, cloud)
     painter = _pick(rng, (_street, _city, _mountains, _lake, _park))
-    phrase, short = painter(pen, rng, horizon, low, _SKY_WORDS[sky], sky == "dusk")
-    return _Backdrop(phrase, short, horizon, horizon, None)
+    phrase, short, kind = painter(pen, rng, horizon, low, _SKY_WORDS[sky], sky == "dusk")
+    return _Backdrop(phrase, short, kind, horizon, horizon, None)
 
 
 def _street(pen, rng, horizon, haze, when, night):
@@ -127,7 +129,7 @@ def _street(pen, rng, horizon, haze, when, night):
                     pen.poly([facade(a0, b0), facade(a0, b1), facade(a1, b1), facade(a1, b0)], glass)
     return (_pick(rng, (f"an outdoor street with buildings {when}", "a city street lined with buildings",
                         f"an empty street {when}", "an outdoor street between tall buildings")),
-            _pick(rng, ("an outdoor street", "a street")))
+            _pick(rng, ("an outdoor street", "a street")), "street")
 
 
 def _city(pen, rng, horizon, haze, when, night):
@@ -155,7 +157,7 @@ def _city(pen, rng, horizon, haze, when, night):
     by_water = " by the water" if water else ""
     return (_pick(rng, (f"an outdoor city skyline {when}", f"tall buildings of a city skyline{by_water}",
                         f"a city skyline with tall buildings {when}")),
-            _pick(rng, ("an outdoor city", "a city skyline")))
+            _pick(rng, ("an outdoor city", "a city skyline")), "city")
 
 
 def _mountains(pen, rng, horizon, haze, when, night):
@@ -178,7 +180,7 @@ def _mountains(pen, rng, horizon, haze, when, night):
         _tree(pen, rng, rng.random(), base, (base - horizon) * _u(rng, 0.8, 1.6))
     return (_pick(rng, (f"an outdoor landscape with mountains {when}", "mountains and trees in an outdoor landscape",
                         f"a mountain landscape with a valley {when}")),
-            _pick(rng, ("an outdoor landscape", "a mountain landscape")))
+            _pick(rng, ("an outdoor landscape", "a mountain landscape")), "mountains")
 
 
 def _lake(pen, rng, horizon, haze, when, night):
@@ -197,9 +199,9 @@ def _lake(pen, rng, horizon, haze, when, night):
         shore = [(x / 8, top + wave * sin(x * 1.3 + top * 20)) for x in range(-1, 10)]
         pen.poly(shore + [(1.2, 1.2), (-0.2, 1.2)], _jitter(rng, (220, 200, 150), 15))
         return (_pick(rng, (f"an outdoor beach by the sea {when}", "a sandy beach and the sea")),
-                _pick(rng, ("an outdoor beach", "a beach")))
+                _pick(rng, ("an outdoor beach", "a beach")), "beach")
     return (_pick(rng, (f"a calm lake surrounded by hills {when}", "an outdoor lake with hills on the far shore")),
-            _pick(rng, ("an outdoor lake", "a lake")))
+            _pick(rng, ("an outdoor lake", "a lake")), "lake")
 
 
 def _park(pen, rng, horizon, haze, when, night):
@@ -219,7 +221,7 @@ def _park(pen, rng, horizon, haze, when, night):
         _tree(pen, rng, rng.random(), base, min(0.7, (base - horizon) * _u(rng, 1.0, 1.8)))
     return (_pick(rng, (f"an outdoor park with trees {when}", "a grassy park with trees",
                         f"an open field with a few trees {when}")),
-            _pick(rng, ("an outdoor park", "a park")))
+            _pick(rng, ("an outdoor park", "a park")), "park")
 
 
 def _tree(pen, rng, x, base, height):
@@ -345,7 +347,7 @@ def _paint_indoor(pen, rng):
                 "kitchen": "an indoor kitchen with cabinets"}[kind]
         phrase = f"{head} and {features[0]}" if features else head
     short = _pick(rng, ("an indoor room", "a room")) if kind == "room" else f"{_a(kind)} {kind}"
-    return _Backdrop(phrase, short, room.vy, y1, room)
+    return _Backdrop(phrase, short, kind, room.vy, y1, room)
 
 
 def _window(pen, rng, room):

@@ -1,6 +1,7 @@
 """Words: one to three lines of short real words, none of them a category name, in upper, title or
 lower case, on a sign, a sheet of paper, a chalkboard or a label, or straight on whatever lies
-beneath, in a named colour that contrasts with its background.
+beneath, in a named colour that contrasts with its background. The fine kind of a word image is
+its backing, a value of `_BACKING_KINDS`.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ _WORDS = (
 )
 _BACKINGS = {"none": "", "sign": " on a sign", "paper": " on a sheet of paper", "board": " on a chalkboard",
              "label": " on a label"}
+# fine kind of each backing
+_BACKING_KINDS = {"none": "plain text", "sign": "sign", "paper": "paper", "board": "chalkboard", "label": "label"}
 
 
 def _paint_word(pen, rng, backing):
     """One to three lines of words in the unit frame on `backing` (a key of `_BACKINGS`);
-    returns the caption phrase."""
+    returns (caption phrase, fine kind of the backing)."""
     words = []
     for _ in range(_count(rng, 0.3, 0.1)):
         word = _pick(rng, _WORDS)
@@ -76,7 +79,7 @@ def _paint_word(pen, rng, backing):
     name, colour = _contrasting_colour(rng, background)
     pen.text(lines, colour, 2 * half_w * 0.86, 2 * half_h * 0.8)
 
-    where = _BACKINGS[backing]
+    where, kind = _BACKINGS[backing], _BACKING_KINDS[backing]
     if len(words) == 1:
         word = lines[0]
         return _pick(rng, (
@@ -84,10 +87,10 @@ def _paint_word(pen, rng, backing):
             f"{name} text reading '{word}'{where}",
             f"the word '{word}' written in {name}{where}",
             f"'{word}' in large {name} letters{where}",
-        ))
+        )), kind
     quoted = ", ".join(f"'{line}'" for line in lines[:-1]) + f" and '{lines[-1]}'"
     return _pick(rng, (
         f"the words {quoted} in {name} letters{where}",
         f"{name} text reading '{' '.join(lines)}'{where}",
         f"{_NUMBERS[len(lines)]} lines of {name} text{where}, {quoted}",
-    ))
+    )), kind
