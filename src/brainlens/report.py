@@ -260,7 +260,7 @@ def reconstruction_rows(table: dict) -> list[tuple[str, str, str]]:
     for key in TABLE_ORDER[2:]:
         if key in table["rows"]:
             row = table["rows"][key]
-            arrow = "↑ (2-way)" if row["kind"] == "identification" else "↓ (1 − r)"
+            arrow = {"identification": "↑ (2-way)", "distance": "↓ (1 − r)"}.get(row["kind"], "↑")
             rows.append((f"{row['title']} {arrow}", _metric_text(key, table[key]), row["network"]))
     for name, value in table.get("pairwise", {}).items():
         if name != "note":

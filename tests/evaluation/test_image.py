@@ -118,15 +118,15 @@ def test_pairwise_identification_agrees_with_mindvis_loop(metric):
 
 
 def test_ssim_rgb_scores_match_scikit_image_values():
-    from brainlens.evaluation.image import _pairwise_scores
+    from brainlens.evaluation.image import _score_matrix
 
     truth, recon = _pairs(n=3, size=20, seed=6)
     t = torch.from_numpy(truth).permute(0, 3, 1, 2).double()
     r = torch.from_numpy(recon).permute(0, 3, 1, 2).double()
-    ours = _pairwise_scores(r[0], t, "ssim_rgb").numpy()
-    expected = [structural_similarity(recon[0].astype(float), x.astype(float), data_range=float(x.max()) - float(x.min()), channel_axis=-1)
-                for x in truth]
-    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    ours = _score_matrix(r, t, "ssim_rgb").numpy()
+    expected = [[structural_similarity(a.astype(float), b.astype(float), data_range=float(b.max()) - float(b.min()), channel_axis=-1)
+                 for b in truth] for a in recon]
+    np.testing.assert_allclose(ours, expected, atol=1e-9)
 
 
 def test_image_metrics_refuse_bad_input():

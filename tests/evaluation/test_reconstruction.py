@@ -8,6 +8,7 @@ from brainlens.evaluation import features, reconstruction
 from brainlens.evaluation.features import extract_features, load_feature_network
 from brainlens.evaluation.image import pairwise_identification, pixcorr, ssim
 from brainlens.evaluation.reconstruction import reconstruction_table
+from brainlens.evaluation.semantic import fine_class_n_way
 from brainlens.identification import two_way_identification
 from tests.evaluation import noisy_pairs
 
@@ -38,6 +39,8 @@ def test_offline_table_rows_equal_the_metrics_computed_directly(pairs):
     a, b = extract_features(convnet, truth), extract_features(convnet, recon)
     assert table["insilico_convnet_late"] == pytest.approx(two_way_identification(a["insilico_convnet_late"], b["insilico_convnet_late"]))
     assert a["insilico_convnet_early"].shape[1] != a["insilico_convnet_late"].shape[1]
+    assert table["insilico_fine_50way"] == pytest.approx(fine_class_n_way(truth, recon)["mean"])
+    assert table["rows"]["insilico_fine_50way"]["kind"] == "n_way"
     # every published network is missing here: skipped with the file and where to get it, never faked
     assert set(table["unavailable"]) == {"alexnet", "inception", "clip", "effnet", "swav"}
     assert "alexnet-owt-7be5be79.pth" in table["unavailable"]["alexnet"] and "https://" in table["unavailable"]["alexnet"]

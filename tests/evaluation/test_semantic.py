@@ -53,3 +53,27 @@ def test_shares_count_every_image_across_batches(embedder, monkeypatch):
     for name in BRAINDIVE_CATEGORIES:
         assert shares[name] == pytest.approx(0.2, abs=0.03), (name, shares)
     assert metrics["category_accuracy"] == shares["word"]
+
+
+def test_fine_class_n_way_scores_seen_images_perfectly_and_others_near_chance(embedder):
+    import numpy as np
+
+    from brainlens.identification import n_way_top1
+    from brainlens.models.embedder import fine_class_probabilities
+
+    seen = generate(24, seed=77, size=64)
+    itself = semantic.fine_class_n_way(seen.images, seen.images, embedder, trials=200)
+    assert itself["mean"] == 1.0 and itself["n"] == 50 and itself["n_classes"] >= 50
+    # another image as the "reconstruction": the value equals n_way_top1 on the classifier's own outputs
+    others = seen.images[np.roll(np.arange(24), 1)]
+    shifted = semantic.fine_class_n_way(seen.images, others, embedder, trials=200)
+    probabilities = fine_class_probabilities(embedder, to_tensor(others))
+    labels = fine_class_probabilities(embedder, to_tensor(seen.images)).argmax(1).numpy()
+    assert shifted["mean"] == pytest.approx(n_way_top1(probabilities, labels, n=50, trials=200)["mean"])
+    assert shifted["mean"] < 0.8
+    # S samples per brain: the seen image and a wrong one; the max takes the better sample
+    both = np.stack([seen.images, others], axis=1)  # (24, 2, 64, 64, 3)
+    two = semantic.fine_class_n_way(seen.images, both, embedder, trials=200)
+    assert two["max"] == 1.0 and two["mean"] == pytest.approx((1.0 + shifted["mean"]) / 2)
+    with pytest.raises(ValueError, match="same number of brains; got 24 and 23"):
+        semantic.fine_class_n_way(seen.images, others[:23], embedder)

@@ -42,7 +42,8 @@ class Row:
 
     key: str
     title: str
-    kind: str  # "identification": 2-way, higher is better, chance 0.5; "distance": 1 − r, lower is better
+    # "identification": 2-way, higher is better, chance 0.5; "distance": 1 − r, lower is better; "n_way": n-way top-1
+    kind: str
     network: str  # the network and layer, in words, written into every output
 
 

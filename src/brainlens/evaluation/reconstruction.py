@@ -20,6 +20,7 @@ from brainlens.evaluation.features import (
     OFFLINE_NETWORKS,
     PUBLISHED_NETWORKS,
     ROWS,
+    Row,
     extract_features,
     load_feature_network,
 )
@@ -31,6 +32,7 @@ from brainlens.evaluation.image import (
     pixcorr,
     ssim,
 )
+from brainlens.evaluation.semantic import fine_class_n_way
 from brainlens.identification import two_way_identification
 
 __all__ = ["reconstruction_table", "resolve_networks", "PAIRWISE_AUTO_MAX", "SSIM_KIND", "TABLE_ORDER"]
@@ -41,8 +43,12 @@ PAIRWISE_NOTE = ("MinD-Vis's pair-wise identification on pixels at the truth's s
 # MinD-Vis's pair-wise rows compare every reconstruction with every truth (N² SSIMs); "auto" runs them up to
 # this many pairs (GOD's 50 and BOLD5000's 113 test images, not NSD's 982)
 PAIRWISE_AUTO_MAX = 300
+# MinD-Vis's semantic row, offline: the shipped embedder's zero-shot classifier over the in-silico fine classes
+FINE_CLASS_ROW = Row("insilico_fine_50way", "50-way top-1", "n_way",
+                     "brainlens in-silico embedder (shipped), zero-shot over the 63 in-silico fine classes, 1000 trials: "
+                     "an offline stand-in for MinD-Vis's ImageNet classifier (chance 2 %)")
 # the table's column order: MindEye's, then the offline rows
-TABLE_ORDER = ("pixcorr", "ssim", *ROWS)
+TABLE_ORDER = ("pixcorr", "ssim", *ROWS, FINE_CLASS_ROW.key)
 
 
 def resolve_networks(networks: str | Sequence[str]) -> tuple[list[str], bool]:
@@ -85,7 +91,8 @@ def reconstruction_table(
     or an encoder, for brain fidelity (with optional ``regions``).
 
     Returns ``pixcorr``, ``ssim`` (with ``ssim_kind``), one value per feature row (2-way identification,
-    or correlation distance for ``effnet`` and ``swav``), ``rows`` (row key → the network in words, its
+    or correlation distance for ``effnet`` and ``swav``), with the offline embedder also MinD-Vis's 50-way top-1
+    over the in-silico fine classes (``insilico_fine_50way``), ``rows`` (row key → the network in words, its
     kind), ``unavailable`` (network → why it was skipped), ``pairwise`` (MinD-Vis's), ``brain`` (when given),
     ``n_pairs``, and ``seconds`` per stage.
     """
@@ -135,6 +142,10 @@ def reconstruction_table(
             table[key] = score(truth_features[key], recon_features[key])
             rows[key] = {"title": row.title, "kind": row.kind, "network": row.network}
         seconds[name] = round(time.perf_counter() - started, 3)
+    if "insilico-embedder" in names:
+        semantic = timed("insilico_fine_50way", lambda: fine_class_n_way(truth, recon, batch_size=batch_size))
+        table[FINE_CLASS_ROW.key] = semantic["mean"]
+        rows[FINE_CLASS_ROW.key] = {"title": FINE_CLASS_ROW.title, "kind": FINE_CLASS_ROW.kind, "network": FINE_CLASS_ROW.network}
     table["rows"] = rows
     table["unavailable"] = unavailable
 

@@ -17,7 +17,7 @@ import torch
 from brainlens.identification import n_way_top1
 from brainlens.models.embedder import category_probabilities
 
-__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy", "n_way_top1"]
+__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy", "fine_class_n_way", "n_way_top1"]
 
 # BrainDiVE's five-way classification, by the in-silico category names
 BRAINDIVE_CATEGORIES = ("face", "place", "body", "word", "food")
@@ -33,3 +33,37 @@ def category_accuracy(
     predicted = category_probabilities(embedder, images, categories, style=style).argmax(1).numpy()
     shares = {name: float(np.mean(predicted == k)) for k, name in enumerate(categories)}
     return {"category_accuracy": shares[target], "category_shares": shares}
+
+
+@torch.no_grad()
+def fine_class_n_way(truth, recon, embedder="embedder", *, n: int = 50, trials: int = 1000, seed: int = 0,
+                     batch_size: int = 128) -> dict:
+    """MinD-Vis's n-way top-1 on in-silico images, the shipped embedder's zero-shot classifier over the in-silico
+    fine classes (``stimuli.FINE_CLASSES``) standing in for its ImageNet classifier.
+
+    The classifier's label of each seen image is its class (as MinD-Vis labels its ground truths); each
+    reconstruction's probabilities are then scored by :func:`n_way_top1`. truth: N images, uint8 (N, H, W, 3) or
+    float (N, 3, H, W) in [0, 1]; recon: the same, or S samples per brain, uint8 (N, S, H, W, 3) or float
+    (N, S, 3, H, W). Returns :func:`n_way_top1`'s dict and ``n_classes``.
+    """
+    from brainlens.insilico.stimuli import FINE_CLASSES, to_tensor
+    from brainlens.models.embedder import fine_class_probabilities, load_embedder
+
+    if isinstance(embedder, str):
+        embedder = load_embedder(embedder).eval()
+    truth = to_tensor(truth)
+    samples_axis = recon.ndim == 5
+    if samples_axis:  # (N, S, ...) → (N · S, ...) and back after classifying
+        n_brains, n_samples = recon.shape[:2]
+        recon = recon.reshape(n_brains * n_samples, *recon.shape[2:])
+    recon = to_tensor(recon)
+    if len(truth) != (n_brains if samples_axis else len(recon)):
+        raise ValueError(f"truth and recon must hold the same number of brains; got {len(truth)} and "
+                         f"{n_brains if samples_axis else len(recon)}.")
+    labels = fine_class_probabilities(embedder, truth, batch_size=batch_size).argmax(1).numpy()
+    probabilities = fine_class_probabilities(embedder, recon, batch_size=batch_size)
+    if samples_axis:
+        probabilities = probabilities.view(n_brains, n_samples, -1)
+    result = n_way_top1(probabilities, labels, n=n, trials=trials, seed=seed)
+    result["n_classes"] = len(FINE_CLASSES)
+    return result
