@@ -20,6 +20,45 @@ def test_demo_writes_store_and_pictures(tmp_path):
     assert "synthesis" not in summary
 
 
+def test_demo_synthesis_stage_and_its_pictures(tmp_path, monkeypatch, capsys):
+    """The demo's synthesis stage at tiny sizes: every region and contrast, its metrics, and its two pictures."""
+    from functools import partial
+
+    from brainlens.cli import demo
+    from brainlens.generation import synthesis
+
+    # a small natural pool (the default 5000 costs a minute) and a short draw; the code path is the demo's own
+    monkeypatch.setattr(synthesis, "SynthesisConfig", partial(synthesis.SynthesisConfig, natural_pool=200, batch_size=2))
+    out = tmp_path / "demo"
+    assert main(["--quiet", "demo", "--out", str(out), "--n-images", "120", "--synthesis-images", "1",
+                 "--synthesis-steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    regions = summary["synthesis"]["regions"]
+    assert set(regions) == set(demo.DEMO_SYNTHESIS_REGIONS) | {f"{a} - {b}" for a, b in demo.DEMO_SYNTHESIS_CONTRASTS}
+    for name, metrics in regions.items():
+        folder = out / "synthesis" / name.replace(" - ", "_minus_")
+        run = json.loads((folder / "metrics.json").read_text())
+        # the summary carries each run's own figures, and the printed line shows them
+        assert metrics["true_objective_mean"] == pytest.approx(run["true_objective_mean"])
+        assert run["n_drawn"] == 5 and len(run["encoders"]) == 2
+        assert json.loads((folder / "config.json").read_text())["steps"] == 2
+        assert f"{name:<28} category accuracy" in printed
+    with Image.open(out / "synthesis_grid.png") as grid:  # a row per run, its one image at least 64 px
+        assert grid.width >= 64 and grid.height >= len(regions) * 64
+    with Image.open(out / "synthesis_table.png") as table:
+        assert table.width > 300 and table.height > 200
+    assert json.loads((out / "config.json").read_text())["synthesis"]["steps"] == 2
+
+
+def test_demo_steps_default_is_the_synthesis_default():
+    from brainlens.cli._parser import build_parser
+    from brainlens.generation.synthesis import SynthesisConfig
+
+    args = build_parser().parse_args(["demo"])
+    assert args.synthesis_steps == SynthesisConfig.steps
+
+
 @pytest.mark.slow
 def test_full_demo_with_synthesis(tmp_path):
     out = tmp_path / "demo"

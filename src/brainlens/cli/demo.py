@@ -32,7 +32,7 @@ DEMO_SYNTHESIS_REGIONS = ("FFA-1", "EBA", "PPA", "VWFA-1", "food")
 DEMO_SYNTHESIS_CONTRASTS = (("OPA-anterior", "OPA-posterior"), ("OPA-posterior", "OPA-anterior"))
 
 
-def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
+def _demo_synthesis(encoder_dir: Path, out: Path, n: int, steps: int, quiet: bool) -> dict:
     from brainlens.generation.synthesis import SynthesisConfig, synthesize
     from brainlens.report import draw_synthesis_summary
 
@@ -42,7 +42,7 @@ def _demo_synthesis(encoder_dir: Path, out: Path, n: int, quiet: bool) -> dict:
         name = region if contrast is None else f"{region} - {contrast}"
         bars = _Bars(quiet=quiet)
         try:
-            images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n),
+            images, metrics = synthesize(encoder_dir, SynthesisConfig(region=region, contrast=contrast, n=n, steps=steps),
                                          out=out / "synthesis" / name.replace(" - ", "_minus_"), progress=bars)
         finally:
             bars.close()
@@ -71,7 +71,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = {"subject": args.subject, "n_images": args.n_images, "image_size": args.image_size,
               "encoder": {"model": "ridge", "backbone": args.backbone, "grid": 4, "cv": 5},
               "guide_backbone": args.guide_backbone,
-              "synthesis": {"images_per_region": args.synthesis_images, "regions": list(DEMO_SYNTHESIS_REGIONS),
+              "synthesis": {"images_per_region": args.synthesis_images, "steps": args.synthesis_steps,
+                            "regions": list(DEMO_SYNTHESIS_REGIONS),
                             "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]}}
     _write_json(out / "config.json", config)
     stages = 4 if args.synthesis_images > 0 else 3
@@ -113,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"[4/{stages}] brain-guided synthesis: {args.synthesis_images} images per region, scored by the "
               f"ground-truth brain", flush=True)
         started = time.perf_counter()
-        result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.quiet)
+        result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.synthesis_steps, args.quiet)
         result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(out / "summary.json", result)
     return 0
@@ -131,6 +132,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
     p.add_argument("--synthesis-images", type=int, default=8,
                    help="brain-guided images kept per region, each the best of five drawn (default 8; 0 skips synthesis)")
+    # SynthesisConfig.steps, written out so that building the parser does not import the diffusion stack
+    p.add_argument("--synthesis-steps", type=int, default=50,
+                   help="denoising steps per synthesized image (default 50, as BrainDiVE; fewer are faster and blurrier)")
     p.add_argument("--guide-backbone", default="embedder",
                    help="backbone of the guide encoder (encoder/guide/) that guides synthesis together with the first "
                    "(their standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
