@@ -51,7 +51,7 @@ def test_evaluate_against_a_store_test_split(simulated, tmp_path):
                  "--networks", "insilico-embedder", "--pairwise", "no"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["names"] == [f"{i:05d}" for i in test] and "pairwise" not in metrics
-    assert set(metrics["rows"]) == {"insilico_embedder"}
+    assert set(metrics["rows"]) == {"insilico_embedder", "insilico_fine_50way"}
     train = np.flatnonzero(store.split == SPLITS["train"])[:1]
     _write(tmp_path / "recon", store.images_at(train), [f"{i:05d}" for i in train])
     assert main(["evaluate", "--truth", str(simulated), "--recon", str(tmp_path / "recon"), "--out", str(out)]) == 1
