@@ -1,0 +1,91 @@
+"""The paired data a decoder trains and is scored on: a store's betas by split, and the targets of its images.
+
+Training reads single trials (one of each image's repeats is drawn per epoch, as MindEye samples them); the
+validation and test splits are repeat-averaged. The test split is read only by :func:`load_test`, which
+training never calls: no training step, learning-rate step or checkpoint choice can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brainlens.decoding.targets import TargetSpace, compute_targets
+from brainlens.store import Store, StoreError, load_split, open_store
+
+__all__ = ["TrainingData", "EvaluationData", "load_training", "load_test", "open_paired"]
+
+
+@dataclass
+class TrainingData:
+    """Train and validation data of one store for one target space."""
+
+    trial_betas: np.ndarray  # (n_train_trials, V) float32, z-scored single trials
+    trial_image: np.ndarray  # (n_train_trials,) row into `train_targets` of each trial's image
+    train_targets: np.ndarray  # (n_train_images, n_tokens, dim) float32
+    train_images: np.ndarray  # (n_train_images,) store image index
+    val_betas: np.ndarray  # (n_val_images, V) float32, repeats averaged
+    val_targets: np.ndarray  # (n_val_images, n_tokens, dim)
+    val_images: np.ndarray  # (n_val_images,)
+
+    @property
+    def n_voxels(self) -> int:
+        return int(self.trial_betas.shape[1])
+
+
+@dataclass
+class EvaluationData:
+    """Repeat-averaged betas of one split, its images' indices and targets."""
+
+    betas: np.ndarray  # (n_images, V) float32
+    targets: np.ndarray  # (n_images, n_tokens, dim) float32
+    images: np.ndarray  # (n_images,) store image index
+
+
+def open_paired(path: str | Path) -> Store:
+    """Open a store that pairs images with betas; an fMRI-only store is refused by name."""
+    store = open_store(path)
+    if store.kind != "paired":
+        store.close()
+        raise StoreError(store.path, "images", f"missing: decoding needs a paired store (this one is {store.kind})")
+    return store
+
+
+def _check_finite(betas: np.ndarray, store: Store, split: str) -> None:
+    bad = ~np.isfinite(betas)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(1))
+        raise StoreError(store.path, "betas", f"{len(rows)} rows of the {split} split hold NaN or inf (first: row {rows[0]})")
+
+
+def _targets(store: Store, space: TargetSpace, images: np.ndarray, device, progress) -> np.ndarray:
+    return compute_targets(space, store.images_at(images), device=device, progress=progress)
+
+
+def load_training(path: str | Path, space: TargetSpace, *, device="cpu",
+                  progress: Callable[[int], None] | None = None) -> TrainingData:
+    """The train split's single trials and the validation split's averages, with their images' targets."""
+    with open_paired(path) as store:
+        train = load_split(store, "train", average=False)
+        val = load_split(store, "val")
+        _check_finite(train.betas, store, "train")
+        _check_finite(val.betas, store, "val")
+        train_images, trial_image = np.unique(train.image_index, return_inverse=True)
+        return TrainingData(
+            trial_betas=train.betas, trial_image=trial_image,
+            train_targets=_targets(store, space, train_images, device, progress), train_images=train_images,
+            val_betas=val.betas, val_targets=_targets(store, space, val.image_index, device, progress),
+            val_images=val.image_index,
+        )
+
+
+def load_test(path: str | Path, space: TargetSpace, *, device="cpu",
+              progress: Callable[[int], None] | None = None) -> EvaluationData:
+    """The test split, repeats averaged, with its images' targets: for scoring a trained decoder only."""
+    with open_paired(path) as store:
+        test = load_split(store, "test")
+        _check_finite(test.betas, store, "test")
+        return EvaluationData(test.betas, _targets(store, space, test.image_index, device, progress), test.image_index)

@@ -1,0 +1,122 @@
+"""Decoder training end to end on a small in-silico store: retrieval above chance, checkpoints that resume to the
+same model, a test split that training never reads, NaN losses that stop the run, and errors that name the problem."""
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from brainlens.cli import main
+from brainlens.decoding import fit as fit_module
+from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder
+from brainlens.store import SPLITS, open_store
+
+TINY = {"hidden": 64, "n_blocks": 1, "projector": 32}
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_ridge_decoder_retrieves_above_chance_and_chooses_its_penalty_on_validation(small_store, tmp_path):
+    metrics = fit_decoder(small_store, tmp_path / "ridge", model="ridge")
+    retrieval = metrics["retrieval"]
+    assert retrieval["n"] == metrics["n_test_images"] == 15
+    assert retrieval["image_top1"] > 3 * retrieval["chance"] and retrieval["brain_top1"] > 3 * retrieval["chance"]
+    config = json.loads((tmp_path / "ridge" / "config.json").read_text())
+    assert config["ridge"]["alpha"] == config["ridge"]["alphas"][int(np.argmax(config["ridge"]["val_mean_top1"]))]
+    decoder, _ = load_decoder(tmp_path / "ridge")
+    assert evaluate_decoder(tmp_path / "ridge") == {k: metrics[k] for k in ("retrieval", "n_test_images")}
+    assert decoder(torch.zeros(2, decoder.n_voxels)).shape == (2, 16, 64)
+
+
+def test_mindeye_trains_bimixco_then_softclip_and_scores_retrieval(small_store, tmp_path):
+    metrics = fit_decoder(small_store, tmp_path / "me", model_config=TINY, train=TrainConfig(epochs=3, batch_size=16))
+    kinds = [epoch["loss_kind"] for epoch in metrics["history"]]
+    assert kinds == ["bimixco", "softclip", "softclip"]
+    assert metrics["history"][1]["temperature"] == pytest.approx(0.004) and metrics["history"][2]["temperature"] == pytest.approx(0.0075)
+    assert set(metrics["retrieval"]) >= {"image_top1", "brain_top1", "image_top1_ci95", "brain_top1_ci95"}
+    decoder, config = load_decoder(tmp_path / "me")
+    assert config["mindeye"]["hidden"] == 64 and config["target"]["name"] == "embedder-tokens"
+    assert (tmp_path / "me" / "checkpoint.pt").is_file()
+
+
+def test_an_interrupted_run_resumes_to_the_same_model(small_store, tmp_path, monkeypatch):
+    train = TrainConfig(epochs=3, batch_size=16)
+    fit_decoder(small_store, tmp_path / "whole", model_config=TINY, train=train, evaluate=False)
+    steps = []
+
+    def killed(stage, k):
+        steps.append(k)
+        if len(steps) == 12:  # part-way through the second epoch (8 steps per epoch)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_decoder(small_store, tmp_path / "cut", model_config=TINY, train=train, evaluate=False, progress=killed)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    fit_decoder(small_store, tmp_path / "cut", model_config=TINY, train=train, evaluate=False, resume=True)
+    whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(torch.equal(whole[name], cut[name]) for name in whole)
+    with pytest.raises(ValueError, match="checkpoint of a run with other settings"):
+        fit_decoder(small_store, tmp_path / "cut", model_config=TINY, train=TrainConfig(epochs=4, batch_size=16), resume=True)
+
+
+def test_training_never_reads_the_test_split(small_store, tmp_path):
+    poisoned = tmp_path / "poisoned.h5"
+    shutil.copy(small_store, poisoned)
+    with open_store(poisoned) as store:
+        test_images = np.flatnonzero(store.split == SPLITS["test"])
+        test_trials = np.flatnonzero(np.isin(store.trial_image, test_images))
+    with h5py.File(poisoned, "r+") as file:
+        betas = file["betas"][()]
+        betas[test_trials] = np.nan
+        file["betas"][...] = betas
+    train = TrainConfig(epochs=2, batch_size=16)
+    fit_decoder(small_store, tmp_path / "clean", model_config=TINY, train=train, evaluate=False)
+    fit_decoder(poisoned, tmp_path / "nan", model_config=TINY, train=train, evaluate=False)
+    clean, nan = _weights(tmp_path / "clean"), _weights(tmp_path / "nan")
+    assert all(torch.equal(clean[name], nan[name]) for name in clean)
+    # scoring does read it, and says so
+    with pytest.raises(Exception, match="test split hold NaN"):
+        evaluate_decoder(tmp_path / "nan")
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step(small_store, tmp_path, monkeypatch):
+    monkeypatch.setattr(fit_module, "mixco_nce", lambda *args: torch.tensor(float("nan")))
+    with pytest.raises(FloatingPointError, match="the loss is nan at epoch 0, step 0"):
+        fit_decoder(small_store, tmp_path / "me", model_config=TINY, train=TrainConfig(epochs=3, batch_size=16))
+
+
+def test_bad_requests_are_refused(small_store, tmp_path):
+    with pytest.raises(ValueError, match="model must be one of \\['mindeye', 'ridge'\\]; 'vae'"):
+        fit_decoder(small_store, tmp_path / "x", model="vae")
+    with pytest.raises(ValueError, match="unknown target 'clip-large'"):
+        fit_decoder(small_store, tmp_path / "x", target="clip-large")
+    with pytest.raises(ValueError, match="unknown MindEye setting 'width'"):
+        fit_decoder(small_store, tmp_path / "x", model_config={"width": 3})
+    fit_decoder(small_store, tmp_path / "ridge", model="ridge", evaluate=False)
+    other = tmp_path / "other.h5"
+    from brainlens.insilico.brain import InSilicoSubject
+
+    subject = InSilicoSubject(3)
+    subject.write_store(subject.simulate(60, trials_per_session=60), other)
+    with pytest.raises(ValueError, match="reads 1[0-9]+ voxels; .* has"):
+        evaluate_decoder(tmp_path / "ridge", other)
+
+
+def test_cli_decode_fit_and_evaluate(small_store, tmp_path, capsys):
+    out = tmp_path / "dec"
+    assert main(["--quiet", "decode", "fit", "--store", str(small_store), "--out", str(out), "--epochs", "2",
+                 "--batch-size", "16", "--set", "hidden=64", "--set", "n_blocks=1", "--set", "projector=32"]) == 0
+    printed = capsys.readouterr().out
+    assert "test retrieval top-1 among 15" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and "image_top1" in metrics["retrieval"]
+    assert main(["--quiet", "decode", "evaluate", str(out), "--out", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["retrieval"] == metrics["retrieval"]
+    assert main(["decode", "fit", "--store", str(small_store), "--out", str(out), "--set", "hidden"]) == 1
+    assert "--set takes NAME=VALUE" in capsys.readouterr().err
