@@ -1,0 +1,95 @@
+"""MindEye training speed: brainlens's training loop against a plain PyTorch loop of the same model, same process.
+
+Both train MindEye with SoftCLIP on the same synthetic batches (random z-scored voxels, random targets) for the
+same number of steps; brainlens's loop (``brainlens.decoding.fit._train_mindeye``: accelerate, OneCycle, a
+checkpoint after the epoch, a validation retrieval of 32 images) against the bare forward, loss, backward and
+AdamW step. Prints ``decoding_speed: ratio=<brainlens samples/s / plain samples/s>`` with both rates and the
+peak memory (resident on CPU, allocated on CUDA).
+
+    python benchmarks/decoding_speed.py                                 # in-silico size on CPU (1,619 voxels, 16 × 64)
+    python benchmarks/decoding_speed.py --device cuda --size nsd        # MindEye's NSD size, fp16 (needs a GPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _peak_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    from brainlens.decoding.data import TrainingData
+    from brainlens.decoding.fit import TrainConfig, _train_mindeye
+    from brainlens.decoding.losses import soft_clip_loss
+    from brainlens.decoding.mindeye import MindEye, MindEyeConfig
+    from brainlens.decoding.targets import TargetSpace
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--size", choices=("insilico", "nsd"), default="insilico")
+    parser.add_argument("--steps", type=int, default=60, help="training steps per loop (default 60)")
+    args = parser.parse_args()
+
+    config = MindEyeConfig(n_voxels=1619) if args.size == "insilico" else MindEyeConfig.nsd()
+    batch = 32
+    n_images = batch * args.steps
+    rng = np.random.default_rng(0)
+    data = TrainingData(
+        trial_betas=rng.standard_normal((n_images, config.n_voxels), dtype=np.float32), trial_image=np.arange(n_images),
+        train_targets=rng.standard_normal((n_images, config.n_tokens, config.dim), dtype=np.float32),
+        train_images=np.arange(n_images),
+        val_betas=rng.standard_normal((32, config.n_voxels), dtype=np.float32),
+        val_targets=rng.standard_normal((32, config.n_tokens, config.dim), dtype=np.float32), val_images=np.arange(32),
+    )
+    precision = "fp16" if args.device.startswith("cuda") and args.size == "nsd" else "no"
+    train = replace(TrainConfig(epochs=1, batch_size=batch, mixed_precision=precision), mixco_fraction=0.0)
+    space = TargetSpace("synthetic", "none", config.n_tokens, config.dim)
+
+    # the plain loop: the same model, loss and optimiser, nothing else
+    torch.manual_seed(0)
+    model = MindEye(config).to(args.device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    scaler = torch.amp.GradScaler(enabled=precision == "fp16")
+    voxels_all = torch.from_numpy(data.trial_betas)
+    targets_all = F.normalize(torch.from_numpy(data.train_targets).flatten(1), dim=-1)
+    started = time.perf_counter()
+    for step in range(args.steps):
+        voxels = voxels_all[step * batch : (step + 1) * batch].to(args.device)
+        target = targets_all[step * batch : (step + 1) * batch].to(args.device)
+        with torch.autocast(args.device.split(":")[0], dtype=torch.float16, enabled=precision == "fp16"):
+            _, projected = model(voxels)
+            loss = soft_clip_loss(F.normalize(projected.float().flatten(1), dim=-1), target, 0.005)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    plain = n_images / (time.perf_counter() - started)
+    parameters = sum(p.numel() for p in model.parameters())
+    del model, optimiser
+
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        _train_mindeye(data, space, config, train, Path(folder), device=args.device, resume=False, progress=None)
+        ours = n_images / (time.perf_counter() - started)
+    print(f"decoding_speed: ratio={ours / plain:.3f} (ours={ours:.1f} samples/s plain={plain:.1f} samples/s "
+          f"size={args.size} parameters={parameters / 1e6:.1f}M batch={batch} steps={args.steps} device={args.device} "
+          f"precision={precision} threads={torch.get_num_threads()} peak_mb={_peak_mb(args.device):.0f})")
+
+
+if __name__ == "__main__":
+    main()
