@@ -66,7 +66,8 @@ def test_an_interrupted_run_resumes_to_the_same_model(small_store, tmp_path, mon
 
 
 def test_training_never_reads_the_test_split(small_store, tmp_path):
-    poisoned = tmp_path / "poisoned.h5"
+    poisoned = tmp_path / "poisoned" / small_store.name  # the same file name: the same subject name
+    poisoned.parent.mkdir()
     shutil.copy(small_store, poisoned)
     with open_store(poisoned) as store:
         test_images = np.flatnonzero(store.split == SPLITS["test"])
@@ -91,7 +92,7 @@ def test_a_nan_loss_stops_the_run_naming_the_step(small_store, tmp_path, monkeyp
         fit_decoder(small_store, tmp_path / "me", model_config=TINY, train=TrainConfig(epochs=3, batch_size=16))
 
 
-def test_bad_requests_are_refused(small_store, tmp_path):
+def test_bad_requests_are_refused(small_store, second_store, tmp_path):
     with pytest.raises(ValueError, match="model must be one of \\['mindeye', 'ridge'\\]; 'vae'"):
         fit_decoder(small_store, tmp_path / "x", model="vae")
     with pytest.raises(ValueError, match="unknown target 'clip-large'"):
@@ -99,13 +100,46 @@ def test_bad_requests_are_refused(small_store, tmp_path):
     with pytest.raises(ValueError, match="unknown MindEye setting 'width'"):
         fit_decoder(small_store, tmp_path / "x", model_config={"width": 3})
     fit_decoder(small_store, tmp_path / "ridge", model="ridge", evaluate=False)
-    other = tmp_path / "other.h5"
+    with pytest.raises(ValueError, match="reads 1[0-9]+ voxels for 'sub2'; .*sub3.h5 has 1[0-9]+"):
+        evaluate_decoder(tmp_path / "ridge", second_store)
+    with pytest.raises(ValueError, match="several stores and --pretrained are MindEye's"):
+        fit_decoder([small_store, second_store], tmp_path / "x", model="ridge")
+
+
+@pytest.fixture(scope="module")
+def second_store(tmp_path_factory):
     from brainlens.insilico.brain import InSilicoSubject
 
+    path = tmp_path_factory.mktemp("second") / "sub3.h5"
     subject = InSilicoSubject(3)
-    subject.write_store(subject.simulate(60, trials_per_session=60), other)
-    with pytest.raises(ValueError, match="reads 1[0-9]+ voxels; .* has"):
-        evaluate_decoder(tmp_path / "ridge", other)
+    subject.write_store(subject.simulate(120, trials_per_session=90), path)
+    return path
+
+
+def test_mindeye2_shares_layers_across_subjects_and_fine_tunes_on_the_first_sessions(small_store, second_store, tmp_path):
+    train = TrainConfig(epochs=2, batch_size=16)
+    metrics = fit_decoder([second_store, small_store], tmp_path / "shared", model_config=TINY, train=train)
+    decoder, config = load_decoder(tmp_path / "shared")
+    assert decoder.subjects == ("sub3", "sub2") and set(metrics["subjects"]) == {"sub3", "sub2"}
+    assert metrics["retrieval"] == metrics["subjects"]["sub3"]["retrieval"]
+    assert {"val_sub3_image_top1", "val_sub2_brain_top1"} <= set(metrics["history"][0])
+    with open_store(small_store) as store:
+        assert decoder.subject_layers["sub2"].in_features == store.n_voxels
+        train_trials = np.isin(store.trial_image, np.flatnonzero(store.split == SPLITS["train"]))
+        first_session = train_trials & (store.trial_session == np.unique(store.trial_session)[0])
+    tuned = fit_decoder(small_store, tmp_path / "tuned", pretrained=tmp_path / "shared", sessions=1, train=train)
+    assert tuned["n_train_trials"] == {"sub2": int(first_session.sum())} and tuned["sessions"] == 1
+    shared, fine = _weights(tmp_path / "shared"), _weights(tmp_path / "tuned")
+    assert set(k for k in fine if k.startswith("subject_layers.")) == {"subject_layers.sub2.weight", "subject_layers.sub2.bias"}
+    # fine-tuning starts from the shared layers and moves them
+    assert not torch.equal(fine["out.weight"], shared["out.weight"])
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["mindeye"]["hidden"] == TINY["hidden"]
+    with pytest.raises(ValueError, match="sessions must be between 1 and the [0-9]+ sessions"):
+        fit_decoder(small_store, tmp_path / "x", pretrained=tmp_path / "shared", sessions=99, train=train)
+    with pytest.raises(ValueError, match="reads subjects \\['sub3', 'sub2'\\]; name one"):
+        evaluate_decoder(tmp_path / "shared", tmp_path / "elsewhere.h5")
+    with pytest.raises(ValueError, match="fine-tuning a pretrained decoder takes one store"):
+        fit_decoder([small_store, second_store], tmp_path / "x", pretrained=tmp_path / "shared")
 
 
 def test_cli_decode_fit_and_evaluate(small_store, tmp_path, capsys):

@@ -29,13 +29,15 @@ def cmd_decode_fit(args: argparse.Namespace) -> int:
     bars = _Bars(quiet=args.quiet)
     try:
         metrics = fit_decoder(args.store, args.out, model=args.model, target=args.target, target_source=args.target_model,
-                              model_config=_model_settings(args.set), train=train, device=args.device, resume=args.resume,
-                              progress=bars)
+                              model_config=_model_settings(args.set), train=train, pretrained=args.pretrained,
+                              sessions=args.sessions, device=args.device, resume=args.resume, progress=bars)
     finally:
         bars.close()
     retrieval = metrics["retrieval"]
     print(f"saved {args.out}: test retrieval top-1 among {retrieval['n']} (chance {retrieval['chance']:.4f}): image "
           f"{retrieval['image_top1']:.3f}, brain {retrieval['brain_top1']:.3f} over {metrics['n_test_images']} test images")
+    for name, scores in metrics.get("subjects", {}).items():
+        print(f"  {name}: image {scores['retrieval']['image_top1']:.3f}, brain {scores['retrieval']['brain_top1']:.3f}")
     return 0
 
 
@@ -43,7 +45,7 @@ def cmd_decode_evaluate(args: argparse.Namespace) -> int:
     from brainlens._io import write_json
     from brainlens.decoding.fit import evaluate_decoder
 
-    metrics = evaluate_decoder(args.decoder, args.store, device=args.device)
+    metrics = evaluate_decoder(args.decoder, args.store, subject=args.subject, device=args.device)
     if args.out:
         write_json(Path(args.out), metrics)
     print(json.dumps(metrics, indent=2))
@@ -60,7 +62,9 @@ def add_commands(commands) -> None:
         "SoftCLIP; validation split for monitoring) or the ridge baseline (penalty chosen on the validation split) "
         "and write OUT/model.safetensors, config.json and metrics.json with MindEye's retrieval top-1 among 300 test "
         "images, both ways. The test split is read only after training.")
-    p.add_argument("--store", required=True, help="paired subject store (HDF5) with train, validation and test splits")
+    p.add_argument("--store", required=True, nargs="+",
+                   help="paired subject store (HDF5) with train, validation and test splits; several train one MindEye2 "
+                   "decoder with a linear layer per subject (named by file name), each batch split between them")
     p.add_argument("--model", choices=("mindeye", "ridge"), default="mindeye", help="decoder (default mindeye)")
     p.add_argument("--out", required=True, help="decoder folder to write")
     p.add_argument("--target", default="embedder-tokens", choices=("embedder-tokens", "clip-tokens", "clip-final"),
@@ -76,11 +80,16 @@ def add_commands(commands) -> None:
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
                    help="accelerate's mixed precision (fp16 needs a GPU; default no)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--pretrained", help="MindEye2: fine-tune this decoder's shared layers on the one store given, with a "
+                   "fresh linear layer for its subject")
+    p.add_argument("--sessions", type=int, help="train on the first K sessions of training trials only (MindEye2's one hour: 1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
     p.set_defaults(func=cmd_decode_fit)
     p = tools.add_parser("evaluate", help="score a saved decoder's retrieval on a store's test split")
     p.add_argument("decoder", help="decoder folder")
-    p.add_argument("--store", help="store to score on (default: the one it was fitted on)")
+    p.add_argument("--store", help="store to score on (default: the first one it was fitted on)")
+    p.add_argument("--subject", help="the decoder's subject to read the store as (default: its only subject, or the "
+                   "store's file name)")
     p.add_argument("--out", help="write the metrics JSON here too")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_decode_evaluate)

@@ -65,11 +65,16 @@ def _targets(store: Store, space: TargetSpace, images: np.ndarray, device, progr
     return compute_targets(space, store.images_at(images), device=device, progress=progress)
 
 
-def load_training(path: str | Path, space: TargetSpace, *, device="cpu",
+def load_training(path: str | Path, space: TargetSpace, *, sessions: int | None = None, device="cpu",
                   progress: Callable[[int], None] | None = None) -> TrainingData:
-    """The train split's single trials and the validation split's averages, with their images' targets."""
+    """The train split's single trials and the validation split's averages, with their images' targets.
+
+    ``sessions``: keep only the training trials of the first K sessions, in order (MindEye2's fine-tuning on one
+    hour of a new subject)."""
     with open_paired(path) as store:
         train = load_split(store, "train", average=False)
+        if sessions is not None:
+            train = _first_sessions(store, train, sessions)
         val = load_split(store, "val")
         _check_finite(train.betas, store, "train")
         _check_finite(val.betas, store, "val")
@@ -80,6 +85,20 @@ def load_training(path: str | Path, space: TargetSpace, *, device="cpu",
             val_betas=val.betas, val_targets=_targets(store, space, val.image_index, device, progress),
             val_images=val.image_index,
         )
+
+
+def _first_sessions(store: Store, train, sessions: int):
+    """The training trials of the store's first ``sessions`` sessions (sorted by session number)."""
+    from brainlens.store import SPLITS, SplitData
+
+    available = np.unique(store.trial_session)
+    if not isinstance(sessions, (int, np.integer)) or not 1 <= sessions <= len(available):
+        raise ValueError(f"sessions must be between 1 and the {len(available)} sessions of {store.path}; {sessions!r} was provided.")
+    in_train = np.flatnonzero(np.isin(store.trial_image, np.flatnonzero(store.split == SPLITS["train"])))
+    keep = np.isin(store.trial_session[in_train], available[:sessions])
+    if not keep.any():
+        raise StoreError(store.path, "trial_session", f"the first {sessions} session(s) hold no training trial")
+    return SplitData(train.image_index[keep], train.betas[keep], train.n_repeats[keep])
 
 
 def load_test(path: str | Path, space: TargetSpace, *, device="cpu",

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from brainlens._io import save_safetensors, write_json
-from brainlens.decoding.data import TrainingData, load_test, load_training
+from brainlens.decoding.data import TrainingData, load_test, load_training, open_paired
 from brainlens.decoding.losses import MIXCO_TEMPERATURE, mixco, mixco_nce, soft_clip_loss, soft_clip_temperature
 from brainlens.decoding.mindeye import MindEye, MindEyeConfig
 from brainlens.decoding.ridge import RidgeDecoder, fit_ridge_decoder
@@ -70,40 +70,72 @@ def _weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[di
 
 
 @torch.no_grad()
-def embed_voxels(decoder: torch.nn.Module, betas: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """The decoder's embeddings of betas (N, V) for retrieval: MindEye's projector output or the ridge
-    prediction, (N, n_tokens, dim) float32."""
+def embed_voxels(decoder: torch.nn.Module, betas: np.ndarray, *, subject: str | None = None, batch_size: int = 256) -> np.ndarray:
+    """The decoder's embeddings of betas (N, V) for retrieval: MindEye's projector output (of ``subject`` for a
+    decoder of several) or the ridge prediction, (N, n_tokens, dim) float32."""
+    was_training = decoder.training
     decoder.eval()
     device = next(iter(decoder.buffers() if isinstance(decoder, RidgeDecoder) else decoder.parameters())).device
     out = []
     for start in range(0, len(betas), batch_size):
         voxels = torch.from_numpy(np.ascontiguousarray(betas[start : start + batch_size])).float().to(device)
-        embedded = decoder(voxels)
-        out.append((embedded[1] if isinstance(embedded, tuple) else embedded).float().cpu().numpy())
+        embedded = decoder(voxels) if isinstance(decoder, RidgeDecoder) else decoder(voxels, subject)[1]
+        out.append(embedded.float().cpu().numpy())
+    decoder.train(was_training)
     return np.concatenate(out)
 
 
-def _retrieval(decoder, betas: np.ndarray, targets: np.ndarray, trials: int, seed: int = 0) -> dict:
-    embedded = embed_voxels(decoder, betas)
+def _retrieval(decoder, betas: np.ndarray, targets: np.ndarray, trials: int, seed: int = 0, subject: str | None = None) -> dict:
+    embedded = embed_voxels(decoder, betas, subject=subject)
     n = min(300, len(betas))
     result = retrieval_top1(embedded.reshape(len(betas), -1), targets.reshape(len(targets), -1), n=n, trials=trials, seed=seed)
     return {key: value for key, value in result.items() if not key.endswith("_trials")}
 
 
-def _train_mindeye(data: TrainingData, space: TargetSpace, model_config: MindEyeConfig, train: TrainConfig, out: Path,
-                   *, device: str, resume: bool, progress: Progress | None) -> tuple[MindEye, list[dict]]:
+class _TrialSampler:
+    """One subject's training data for an epoch: a random order of its images and one of each image's trials."""
+
+    def __init__(self, data: TrainingData):
+        self.n_images = len(data.train_targets)
+        self.order = np.argsort(data.trial_image, kind="stable")
+        self.starts = np.searchsorted(data.trial_image[self.order], np.arange(self.n_images))
+        self.counts = np.bincount(data.trial_image, minlength=self.n_images)
+        self.betas = torch.from_numpy(data.trial_betas)
+        self.targets = _flat_normalised(torch.from_numpy(data.train_targets))  # (n_images, T·D), fixed
+
+    def epoch(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``length`` (image, trial) picks: whole random orders of the images, repeated as far as needed."""
+        images = torch.cat([torch.randperm(self.n_images) for _ in range(math.ceil(length / self.n_images))])[:length]
+        offsets = (torch.rand(length).numpy() * self.counts[images.numpy()]).astype(np.int64)
+        return images, torch.from_numpy(self.order[self.starts[images.numpy()] + offsets])
+
+
+def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_config: MindEyeConfig, train: TrainConfig,
+                   out: Path, *, device: str, resume: bool, progress: Progress | None,
+                   pretrained: dict[str, torch.Tensor] | None = None) -> tuple[MindEye, list[dict]]:
+    """Train MindEye on one subject, or MindEye2-style on several (each batch split equally between them);
+    ``pretrained`` weights (all but the subject layers) start a fine-tuning run."""
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=train.mixed_precision)
     torch.manual_seed(train.seed)
     model = MindEye(model_config)
+    if pretrained is not None:
+        shared = {name: value for name, value in pretrained.items() if not name.startswith("subject_layers.")}
+        missing = [name for name in model.state_dict() if not name.startswith("subject_layers.") and name not in shared]
+        if missing:
+            raise ValueError(f"the pretrained decoder lacks {missing[0]!r}: its sizes differ from this decoder's")
+        model.load_state_dict(shared, strict=False)
     optimiser = torch.optim.AdamW(_weight_decay_groups(model, train.weight_decay), lr=train.max_lr)
-    n_images = len(data.train_targets)
-    steps_per_epoch = math.ceil(n_images / train.batch_size)
+    subjects = list(datasets)
+    per_subject = max(1, train.batch_size // len(subjects))  # each batch split equally between the subjects
+    n_images = sum(len(data.train_targets) for data in datasets.values())
+    steps_per_epoch = math.ceil(n_images / (per_subject * len(subjects)))
     total = steps_per_epoch * train.epochs
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=train.max_lr, total_steps=total, final_div_factor=1000,
                                                     pct_start=min(0.5, train.warmup_epochs / train.epochs))
-    settings = {"model": model_config.to_dict(), "train": asdict(train), "target": space.to_dict(), "n_images": n_images}
+    settings = {"model": model_config.to_dict(), "train": asdict(train), "target": space.to_dict(),
+                "n_images": {name: len(data.train_targets) for name, data in datasets.items()}, "pretrained": pretrained is not None}
     checkpoint = out / "checkpoint.pt"
     history, first_epoch = [], 0
     state = load_checkpoint(checkpoint, settings) if resume else None
@@ -114,34 +146,31 @@ def _train_mindeye(data: TrainingData, space: TargetSpace, model_config: MindEye
         torch.set_rng_state(state["rng"])
         history, first_epoch = json.loads(state["history"]), int(state["epoch"]) + 1
     model, optimiser = accelerator.prepare(model, optimiser)
+    unwrapped = accelerator.unwrap_model(model)
 
-    # each image's trials, to draw one per epoch
-    order = np.argsort(data.trial_image, kind="stable")
-    starts = np.searchsorted(data.trial_image[order], np.arange(n_images))
-    counts = np.bincount(data.trial_image, minlength=n_images)
-    betas = torch.from_numpy(data.trial_betas)
-    targets = _flat_normalised(torch.from_numpy(data.train_targets))  # (n_images, T·D), fixed
+    samplers = {name: _TrialSampler(data) for name, data in datasets.items()}
     mixco_epochs = int(round(train.mixco_fraction * train.epochs))
     for epoch in range(first_epoch, train.epochs):
         started = time.perf_counter()
         model.train()
-        images = torch.randperm(n_images)
-        picks = torch.from_numpy(order[starts + (torch.rand(n_images).numpy() * counts).astype(np.int64)])
+        picks = {name: sampler.epoch(steps_per_epoch * per_subject) for name, sampler in samplers.items()}
         temperature = MIXCO_TEMPERATURE if epoch < mixco_epochs else soft_clip_temperature(epoch, mixco_epochs, train.epochs - 1)
         losses = []
         for step in range(steps_per_epoch):
-            batch = images[step * train.batch_size : (step + 1) * train.batch_size]
-            if len(batch) < 2:  # a contrastive loss needs another image in the batch
-                continue
-            voxels = betas[picks[batch]].to(accelerator.device)
-            target = targets[batch].to(accelerator.device)
+            part = slice(step * per_subject, (step + 1) * per_subject)
             with accelerator.autocast():
-                if epoch < mixco_epochs:
-                    voxels, perm, mix, _ = mixco(voxels)
-                    _, projected = model(voxels)
+                shared, targets = [], []
+                for name in subjects:
+                    images, trials = picks[name][0][part], picks[name][1][part]
+                    shared.append(unwrapped.shared(samplers[name].betas[trials].to(accelerator.device), name))
+                    targets.append(samplers[name].targets[images])
+                shared, target = torch.cat(shared), torch.cat(targets).to(accelerator.device)
+                if epoch < mixco_epochs:  # MindEye2 mixes in the shared space, where every subject's voxels meet
+                    shared, perm, mix, _ = mixco(shared)
+                    projected = unwrapped.projector(unwrapped.tokens_from_shared(shared))
                     loss = mixco_nce(_flat_normalised(projected.float()), target, perm, mix, temperature)
                 else:
-                    _, projected = model(voxels)
+                    projected = unwrapped.projector(unwrapped.tokens_from_shared(shared))
                     loss = soft_clip_loss(_flat_normalised(projected.float()), target, temperature)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"MindEye training stopped: the loss is {loss.item()} at epoch {epoch}, "
@@ -153,18 +182,21 @@ def _train_mindeye(data: TrainingData, space: TargetSpace, model_config: MindEye
             losses.append(loss.item())
             if progress is not None:
                 progress("mindeye steps", 1)
-        val = _retrieval(accelerator.unwrap_model(model), data.val_betas, data.val_targets, trials=10)
-        history.append({"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "temperature": temperature,
-                        "loss_kind": "bimixco" if epoch < mixco_epochs else "softclip",
-                        "val_image_top1": round(val["image_top1"], 4), "val_brain_top1": round(val["brain_top1"], 4),
-                        "seconds": round(time.perf_counter() - started, 2)})
+        entry = {"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "temperature": temperature,
+                 "loss_kind": "bimixco" if epoch < mixco_epochs else "softclip"}
+        for name, data in datasets.items():
+            val = _retrieval(unwrapped, data.val_betas, data.val_targets, trials=10, subject=name)
+            prefix = "val" if len(datasets) == 1 else f"val_{name}"
+            entry[f"{prefix}_image_top1"], entry[f"{prefix}_brain_top1"] = round(val["image_top1"], 4), round(val["brain_top1"], 4)
+        entry["seconds"] = round(time.perf_counter() - started, 2)
+        history.append(entry)
         if accelerator.is_main_process:
             save_checkpoint(checkpoint, {
-                "settings": settings, "epoch": epoch, "model": accelerator.unwrap_model(model).state_dict(),
+                "settings": settings, "epoch": epoch, "model": unwrapped.state_dict(),
                 "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
                 "history": json.dumps(history),
             })
-    return accelerator.unwrap_model(model).cpu().eval(), history
+    return unwrapped.cpu().eval(), history
 
 
 def _save(out: Path, model: torch.nn.Module, config: dict) -> None:
@@ -173,8 +205,16 @@ def _save(out: Path, model: torch.nn.Module, config: dict) -> None:
     write_json(out / "config.json", config)
 
 
+def _subject_names(stores: list[Path]) -> list[str]:
+    """Each store's subject name in a decoder: its file name without the extension, e.g. "sub1"."""
+    names = [path.stem for path in stores]
+    if len(set(names)) != len(names):
+        raise ValueError(f"stores must have distinct file names (they name the subjects); got {[str(p) for p in stores]}")
+    return names
+
+
 def fit_decoder(
-    store: str | Path,
+    store: str | Path | list[str | Path],
     out: str | Path,
     *,
     model: str = "mindeye",
@@ -182,46 +222,77 @@ def fit_decoder(
     target_source: str | None = None,
     model_config: dict | None = None,
     train: TrainConfig | None = None,
+    pretrained: str | Path | None = None,
+    sessions: int | None = None,
     device: str = "cpu",
     resume: bool = False,
     evaluate: bool = True,
     progress: Progress | None = None,
 ) -> dict:
-    """Fit a decoder on ``store``'s train split (validation split for monitoring and the ridge penalty) into ``out``.
+    """Fit a decoder on the train split of ``store`` (validation split for monitoring and the ridge penalty) into ``out``.
 
     model: "mindeye" or "ridge"; target: a name from :data:`brainlens.decoding.targets.TARGETS`; model_config:
-    changes to :class:`MindEyeConfig`'s defaults (e.g. ``{"hidden": 4096}``). With ``evaluate`` the saved
-    decoder is then scored on the test split (:func:`evaluate_decoder`). Returns the metrics written to
-    ``out/metrics.json``.
+    changes to :class:`MindEyeConfig`'s defaults (e.g. ``{"hidden": 4096}``).
+    MindEye2: several stores train one decoder with a linear layer per subject (named by the stores' file names),
+    each batch split equally between them; ``pretrained`` (a decoder folder) starts from its shared layers with a
+    fresh linear layer for the one store given; ``sessions`` keeps the first K sessions of training trials (in
+    order, as MindEye2's one-hour fine-tuning).
+    With ``evaluate`` the saved decoder is scored on each store's test split (:func:`evaluate_decoder`). Returns
+    the metrics written to ``out/metrics.json``: ``retrieval`` of the first store, and per subject under ``subjects``.
     """
     if model not in DECODER_MODELS:
         raise ValueError(f"model must be one of {list(DECODER_MODELS)}; {model!r} was provided.")
-    out, store = Path(out), Path(store)
+    stores = [Path(path) for path in (store if isinstance(store, (list, tuple)) else [store])]
+    names = _subject_names(stores)
+    out = Path(out)
     train = train or TrainConfig()
-    space = target_space(target, target_source, device=device)
+    if model == "ridge" and (len(stores) > 1 or pretrained is not None):
+        raise ValueError("the ridge baseline fits one subject from scratch; several stores and --pretrained are MindEye's")
+    if pretrained is not None and len(stores) != 1:
+        raise ValueError(f"fine-tuning a pretrained decoder takes one store (the new subject); {len(stores)} were given")
+    base = None
+    if pretrained is not None:
+        base, base_config = load_decoder(pretrained)
+        if base_config["model"] != "mindeye":
+            raise ValueError(f"{pretrained} holds a {base_config['model']} decoder; only MindEye decoders can be fine-tuned")
+        space = TargetSpace(**base_config["target"])
+        if (target, target_source) != ("embedder-tokens", None) and (space.name, space.source) != (target, target_source or space.source):
+            raise ValueError(f"the pretrained decoder predicts {space.name} ({space.source}); fine-tuning keeps its target")
+        model_config = {**{k: v for k, v in base_config["mindeye"].items() if k not in ("n_voxels",)}, **(model_config or {})}
+    else:
+        space = target_space(target, target_source, device=device)
     tick = None if progress is None else (lambda k: progress("targets", k))
-    data = load_training(store, space, device=device, progress=tick)
-    config = {"model": model, "target": space.to_dict(), "store": str(store), "n_voxels": data.n_voxels}
+    datasets = {name: load_training(path, space, device=device, sessions=sessions, progress=tick) for name, path in zip(names, stores)}
+    config = {"model": model, "target": space.to_dict(), "stores": {name: str(path) for name, path in zip(names, stores)},
+              "n_voxels": {name: data.n_voxels for name, data in datasets.items()}, "sessions": sessions,
+              "pretrained": None if pretrained is None else str(pretrained)}
     started = time.perf_counter()
     if model == "ridge":
+        data = datasets[names[0]]
         decoder, info = fit_ridge_decoder(data.trial_betas, data.trial_image, data.train_targets, data.val_betas,
                                           data.val_targets, seed=train.seed)
         config["ridge"] = info
         history = []
     else:
-        unknown = sorted(set(model_config or {}) - {f.name for f in fields(MindEyeConfig)} - {"n_voxels"})
+        settings = {f.name for f in fields(MindEyeConfig)} - {"n_voxels", "n_tokens", "dim"}
+        unknown = sorted(set(model_config or {}) - settings - {"n_tokens", "dim"})
         if unknown:
-            raise ValueError(f"unknown MindEye setting {unknown[0]!r}; settings: {[f.name for f in fields(MindEyeConfig)]}")
-        mindeye_config = MindEyeConfig(**{**(model_config or {}), "n_voxels": data.n_voxels, "n_tokens": space.n_tokens,
+            raise ValueError(f"unknown MindEye setting {unknown[0]!r}; settings: {sorted(settings)}")
+        mindeye_config = MindEyeConfig(**{**(model_config or {}), "n_voxels": config["n_voxels"], "n_tokens": space.n_tokens,
                                           "dim": space.dim})
-        decoder, history = _train_mindeye(data, space, mindeye_config, train, out, device=device, resume=resume,
-                                          progress=progress)
+        decoder, history = _train_mindeye(datasets, space, mindeye_config, train, out, device=device, resume=resume,
+                                          progress=progress, pretrained=None if base is None else base.state_dict())
         config.update({"mindeye": mindeye_config.to_dict(), "train": asdict(train)})
     _save(out, decoder, config)
     metrics = {"model": model, "target": space.name, "fit_seconds": round(time.perf_counter() - started, 1), "history": history,
-               "n_train_images": len(data.train_targets), "n_val_images": len(data.val_targets)}
+               "n_train_images": {name: len(data.train_targets) for name, data in datasets.items()},
+               "n_train_trials": {name: len(data.trial_betas) for name, data in datasets.items()},
+               "sessions": sessions, "pretrained": config["pretrained"]}
     if evaluate:
-        metrics.update(evaluate_decoder(out, store, device=device))
+        scores = {name: evaluate_decoder(out, path, device=device, subject=name) for name, path in zip(names, stores)}
+        metrics.update(scores[names[0]])
+        if len(names) > 1:
+            metrics["subjects"] = scores
     write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -247,13 +318,25 @@ def load_decoder(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Modu
     return decoder.to(device).eval(), config
 
 
-def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, device: str = "cpu", trials: int = 30) -> dict:
+def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, subject: str | None = None, device: str = "cpu",
+                     trials: int = 30) -> dict:
     """Retrieval on the test split (repeats averaged), as MindEye: ``{"retrieval": {"image_top1", "brain_top1",
-    their 95 % intervals, "n", "trials"}, "n_test_images"}``. ``store`` defaults to the one fitted on."""
+    their 95 % intervals, "n", "trials"}, "n_test_images"}``.
+
+    ``store`` defaults to the (first) one fitted on; ``subject`` names the decoder's subject it is read as (by
+    default the decoder's only subject, or the store's file name)."""
     decoder, config = load_decoder(folder, device)
-    store = Path(store or config["store"])
+    store = Path(store or next(iter(config["stores"].values())))
+    subjects = list(config["n_voxels"])
+    subject = subject or (subjects[0] if len(subjects) == 1 else store.stem)
+    if subject not in config["n_voxels"]:
+        raise ValueError(f"the decoder in {folder} reads subjects {subjects}; name one for {store} (subject=...).")
     space = TargetSpace(**config["target"])
+    with open_paired(store) as opened:
+        n_voxels = opened.n_voxels
+    if n_voxels != config["n_voxels"][subject]:
+        raise ValueError(f"the decoder in {folder} reads {config['n_voxels'][subject]} voxels for {subject!r}; "
+                         f"{store} has {n_voxels}.")
     test = load_test(store, space, device=device)
-    if test.betas.shape[1] != config["n_voxels"]:
-        raise ValueError(f"the decoder in {folder} reads {config['n_voxels']} voxels; {store} has {test.betas.shape[1]}.")
-    return {"retrieval": _retrieval(decoder, test.betas, test.targets, trials=trials), "n_test_images": len(test.images)}
+    retrieval = _retrieval(decoder, test.betas, test.targets, trials=trials, subject=None if config["model"] == "ridge" else subject)
+    return {"retrieval": retrieval, "n_test_images": len(test.images)}

@@ -1,7 +1,9 @@
-"""MindEye's brain → image-token network: a residual MLP backbone and a per-token projector.
+"""MindEye's brain → image-token network: a residual MLP backbone and a per-token projector; with several
+subjects, MindEye2's shared-subject form.
 
 The backbone maps a subject's voxels (z-scored, repeats averaged at test) to the target's tokens: Linear(V →
-hidden), LayerNorm, GELU, Dropout(0.5); ``n_blocks`` residual blocks of Linear(hidden → hidden), LayerNorm,
+hidden), one per subject (MindEye2: each subject's voxels into one shared space), then LayerNorm, GELU,
+Dropout(0.5); ``n_blocks`` residual blocks of Linear(hidden → hidden), LayerNorm,
 GELU, Dropout(0.15); Linear(hidden → n_tokens · dim). The projector, applied to each token, gives the
 embedding the contrastive losses and retrieval compare with the target: LayerNorm, GELU, Linear(dim →
 projector), LayerNorm, GELU, Linear(projector → projector), LayerNorm, GELU, Linear(projector → dim). At
@@ -11,6 +13,8 @@ the network has about 940 M parameters; the defaults fit the in-silico subject (
 >>> config = MindEyeConfig(n_voxels=1619)          # 16 × 64 embedder tokens
 >>> model = MindEye(config)
 >>> tokens, projected = model(voxels)              # (B, 16, 64) each
+>>> shared = MindEye(MindEyeConfig(n_voxels={"s2": 1540, "s3": 1702}))   # MindEye2: a linear layer per subject
+>>> tokens, projected = shared(voxels_s2, subject="s2")
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from torch import nn
 __all__ = ["MindEyeConfig", "MindEye"]
 
 
+# the subject name of a single-subject model
+SUBJECT = "subject"
+
+
 @dataclass
 class MindEyeConfig:
-    n_voxels: int  # the subject's voxels (the decoder reads exactly these, in the store's order)
+    # the subject's voxels (read in the store's order), or {subject name: voxels} for one linear layer each
+    n_voxels: int | dict[str, int]
     n_tokens: int = 16  # target tokens (embedder-tokens: 16; CLIP ViT-L/14: 257)
     dim: int = 64  # width of each target token (embedder-tokens: 64; CLIP ViT-L/14: 768)
     hidden: int = 1024  # backbone width (MindEye: 4096)
@@ -35,7 +44,14 @@ class MindEyeConfig:
     projector: int = 512  # projector width (MindEye: 2048)
 
     def __post_init__(self):
-        for name in ("n_voxels", "n_tokens", "dim", "hidden", "projector"):
+        if isinstance(self.n_voxels, int):
+            self.n_voxels = {SUBJECT: self.n_voxels}
+        if not isinstance(self.n_voxels, dict) or not self.n_voxels:
+            raise ValueError(f"MindEyeConfig.n_voxels must be a positive integer or {{subject: voxels}}; {self.n_voxels!r} was provided.")
+        for subject, count in self.n_voxels.items():
+            if not isinstance(count, int) or count < 1:
+                raise ValueError(f"MindEyeConfig.n_voxels[{subject!r}] must be a positive integer; {count!r} was provided.")
+        for name in ("n_tokens", "dim", "hidden", "projector"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"MindEyeConfig.{name} must be a positive integer; {value!r} was provided.")
@@ -66,13 +82,14 @@ class _Block(nn.Module):
 
 
 class MindEye(nn.Module):
-    """voxels (B, n_voxels) → (backbone tokens (B, n_tokens, dim), projected tokens (B, n_tokens, dim))."""
+    """voxels (B, n_voxels of ``subject``) → (backbone tokens (B, n_tokens, dim), projected tokens (B, n_tokens, dim))."""
 
     def __init__(self, config: MindEyeConfig):
         super().__init__()
         self.config = config
         width = config.hidden
-        self.first = nn.Sequential(nn.Linear(config.n_voxels, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(config.dropout_first))
+        self.subject_layers = nn.ModuleDict({name: nn.Linear(count, width) for name, count in config.n_voxels.items()})
+        self.first = nn.Sequential(nn.LayerNorm(width), nn.GELU(), nn.Dropout(config.dropout_first))
         self.blocks = nn.Sequential(*[_Block(width, config.dropout_blocks) for _ in range(config.n_blocks)])
         self.out = nn.Linear(width, config.n_tokens * config.dim)
         p = config.projector
@@ -82,13 +99,32 @@ class MindEye(nn.Module):
             nn.LayerNorm(p), nn.GELU(), nn.Linear(p, config.dim),
         )
 
-    def backbone(self, voxels: torch.Tensor) -> torch.Tensor:
-        """voxels (B, n_voxels) → tokens (B, n_tokens, dim): what the diffusion prior and regression read."""
-        if voxels.ndim != 2 or voxels.shape[1] != self.config.n_voxels:
-            raise ValueError(f"voxels must be (batch, {self.config.n_voxels}); got {tuple(voxels.shape)}.")
-        hidden = self.blocks(self.first(voxels))  # (B, hidden)
-        return self.out(hidden).view(len(voxels), self.config.n_tokens, self.config.dim)
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(self.subject_layers)
 
-    def forward(self, voxels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.backbone(voxels)
+    def shared(self, voxels: torch.Tensor, subject: str | None = None) -> torch.Tensor:
+        """voxels (B, V) of ``subject`` (the only one by default) → the shared space (B, hidden)."""
+        if subject is None:
+            if len(self.subject_layers) != 1:
+                raise ValueError(f"this decoder reads several subjects {list(self.subjects)}; name one (subject=...).")
+            subject = self.subjects[0]
+        if subject not in self.subject_layers:
+            raise ValueError(f"unknown subject {subject!r}; this decoder reads {list(self.subjects)}.")
+        expected = self.config.n_voxels[subject]
+        if voxels.ndim != 2 or voxels.shape[1] != expected:
+            raise ValueError(f"voxels must be (batch, {expected}) for subject {subject!r}; got {tuple(voxels.shape)}.")
+        return self.subject_layers[subject](voxels)
+
+    def backbone(self, voxels: torch.Tensor, subject: str | None = None) -> torch.Tensor:
+        """voxels (B, V) → tokens (B, n_tokens, dim): what the diffusion prior and regression read."""
+        return self.tokens_from_shared(self.shared(voxels, subject))
+
+    def tokens_from_shared(self, shared: torch.Tensor) -> torch.Tensor:
+        """The shared space (B, hidden) → tokens (B, n_tokens, dim): the layers every subject shares."""
+        hidden = self.blocks(self.first(shared))  # (B, hidden)
+        return self.out(hidden).view(len(shared), self.config.n_tokens, self.config.dim)
+
+    def forward(self, voxels: torch.Tensor, subject: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.backbone(voxels, subject)
         return tokens, self.projector(tokens)  # the projector acts on each token
