@@ -44,14 +44,15 @@ def main() -> None:
     args = parser.parse_args()
 
     config = MindEyeConfig(n_voxels=1619) if args.size == "insilico" else MindEyeConfig.nsd()
+    n_voxels = config.n_voxels["subject"]
     batch = 32
     n_images = batch * args.steps
     rng = np.random.default_rng(0)
     data = TrainingData(
-        trial_betas=rng.standard_normal((n_images, config.n_voxels), dtype=np.float32), trial_image=np.arange(n_images),
+        trial_betas=rng.standard_normal((n_images, n_voxels), dtype=np.float32), trial_image=np.arange(n_images),
         train_targets=rng.standard_normal((n_images, config.n_tokens, config.dim), dtype=np.float32),
         train_images=np.arange(n_images),
-        val_betas=rng.standard_normal((32, config.n_voxels), dtype=np.float32),
+        val_betas=rng.standard_normal((32, n_voxels), dtype=np.float32),
         val_targets=rng.standard_normal((32, config.n_tokens, config.dim), dtype=np.float32), val_images=np.arange(32),
     )
     precision = "fp16" if args.device.startswith("cuda") and args.size == "nsd" else "no"
@@ -84,7 +85,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        _train_mindeye(data, space, config, train, Path(folder), device=args.device, resume=False, progress=None)
+        _train_mindeye({"subject": data}, space, config, train, Path(folder), device=args.device, resume=False, progress=None)
         ours = n_images / (time.perf_counter() - started)
     print(f"decoding_speed: ratio={ours / plain:.3f} (ours={ours:.1f} samples/s plain={plain:.1f} samples/s "
           f"size={args.size} parameters={parameters / 1e6:.1f}M batch={batch} steps={args.steps} device={args.device} "
