@@ -134,3 +134,17 @@ def test_n_way_top1_refuses_bad_input():
     probs[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         n_way_top1(probs, [0, 1, 2], n=5)
+
+
+def test_n_way_top1_counts_a_tie_with_the_true_class_as_success():
+    # probabilities rounded to one decimal tie often; the plain loop (>= as MinD-Vis's top-k) is the reference
+    rng = np.random.default_rng(5)
+    probs = np.round(rng.dirichlet(np.ones(8), size=(4, 2)), 1)
+    classes = np.array([np.argmax(p[0]) for p in probs])  # a top class, often tied with others
+    assert any((p[0] == p[0, c]).sum() > 1 for p, c in zip(probs, classes))  # there are ties to count
+    result = n_way_top1(probs, classes, n=4, trials=40, seed=1)
+    rates = _n_way_by_loop(probs, classes, 4, 40, 1)
+    np.testing.assert_allclose(result["per_image_mean"], rates.mean(1), atol=1e-12)
+    np.testing.assert_allclose(result["per_image_max"], rates.max(1), atol=1e-12)
+    # every class equally likely: every trial is a tie, and every tie a success
+    assert n_way_top1(np.full((3, 10), 0.1), [0, 4, 9], n=5, trials=20)["mean"] == 1.0

@@ -27,6 +27,18 @@ def test_ground_truth_fidelity_matches_hand_computation(pairs):
     ffa = brain.region_mask("FFA-1")
     assert result["regions"]["FFA-1"] == pytest.approx(np.mean([np.corrcoef(x[ffa], y[ffa])[0, 1] for x, y in zip(a, b)]))
     assert set(result["regions"]) >= {"V1", "FFA-1", "PPA", "EBA", "VWFA-1", "food"}
+    # 2-way identification in voxel space: for each reconstruction j, the other seen images i whose responses
+    # correlate less with its responses than its own seen image's do; two reconstructions swapped make it fall
+    # short of 1, where the other direction (each seen image against the other reconstructions) differs
+    def two_way(seen_responses, made_responses):
+        r = np.corrcoef(seen_responses, made_responses)[:6, 6:]  # r[i, j]: seen image i against reconstruction j
+        return np.mean([np.mean([r[i, j] < r[j, j] for i in range(6) if i != j]) for j in range(6)])
+
+    assert result["two_way_identification"] == pytest.approx(two_way(a, b), abs=1e-12)
+    order = [0, 1, 2, 3, 5, 4]
+    swapped = brain_correlation(brain, seen, recon[order])
+    assert two_way(a, b[order]) != pytest.approx(two_way(b[order], a))
+    assert swapped["two_way_identification"] == pytest.approx(two_way(a, b[order]), abs=1e-12)
     assert result["brain"] == "in-silico subject 1 (ground truth)" and result["n_voxels"] == brain.n_voxels
     # the seen images themselves are perfect reconstructions; another image's responses are not
     same = brain_correlation(brain, seen, seen)

@@ -145,3 +145,42 @@ def test_image_metrics_refuse_bad_input():
         pairwise_identification(truth, recon, "lpips")
     with pytest.raises(ValueError, match="same aspect ratio"):
         pixcorr(truth, as_float_images(recon)[:, :, :10, :])
+
+
+def test_every_pair_is_scored_past_the_first_batch():
+    """18 pairs, more than one batch of 16: each metric scores every pair, each as it would alone."""
+    truth, recon = _pairs(n=18, size=16, seed=7)
+    t, r = truth.astype(np.float64) / 255, recon.astype(np.float64) / 255
+    mean, values = pixcorr(truth, recon, per_image=True, side=16)  # at their own size: no resize
+    expected = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(t, r)]
+    np.testing.assert_allclose(values, expected, atol=1e-9)
+    assert mean == pytest.approx(np.mean(expected))
+    mean, values = ssim(truth, recon, per_image=True, side=16)
+    expected = [structural_similarity(rgb2gray(b), rgb2gray(a), gaussian_weights=True, sigma=1.5,
+                                      use_sample_covariance=False, data_range=1.0) for a, b in zip(t, r)]
+    np.testing.assert_allclose(values, expected, atol=1e-4)
+    assert mean == pytest.approx(np.mean(expected), abs=1e-4)
+    mean, values = pairwise_identification(truth, recon, "pcc", per_image=True)
+    expected = _mindvis_pairwise(t * 255, r * 255, lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1], True)
+    np.testing.assert_allclose(values, expected, atol=1e-12)
+
+
+def test_shrinking_averages_pixels_as_pil_bilinear():
+    """A reconstruction larger than the side is shrunk as torchvision's Resize (antialiased, as PIL's bilinear),
+    not by sampling two pixels of each four; PixCorr then compares the images PIL would give."""
+    from PIL import Image
+
+    def pil_resize(images, size):  # float (N, 3, H, W) → (N, 3, h, w), each channel by PIL in mode "F"
+        return np.stack([[np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize(size[::-1], Image.BILINEAR))
+                          for c in image] for image in images])
+
+    truth, recon = _pairs(n=2, size=48, seed=8)
+    t, r = as_float_images(truth).numpy(), as_float_images(recon).numpy()
+    shrunk = resize_shorter_side(torch.from_numpy(t).double(), 20).numpy()
+    assert shrunk.shape == (2, 3, 20, 20)
+    np.testing.assert_allclose(shrunk, pil_resize(t, (20, 20)), atol=1e-5)
+    wide = np.concatenate([t, t[:, :, :, :12]], axis=3)  # 48 × 60: the shorter side becomes 20, the longer 25
+    np.testing.assert_allclose(resize_shorter_side(torch.from_numpy(wide).double(), 20).numpy(), pil_resize(wide, (20, 25)), atol=1e-5)
+    values = pixcorr(truth, recon, per_image=True, side=20)[1]
+    expected = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(pil_resize(t, (20, 20)), pil_resize(r, (20, 20)))]
+    np.testing.assert_allclose(values, expected, atol=1e-5)

@@ -1,6 +1,7 @@
 """The reconstruction table: each row equals its metric computed directly, published networks are used where
 their files are and skipped (with the reason) under 'auto', and bad requests are refused by name."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,6 +40,14 @@ def test_offline_table_rows_equal_the_metrics_computed_directly(pairs):
     a, b = extract_features(convnet, truth), extract_features(convnet, recon)
     assert table["insilico_convnet_late"] == pytest.approx(two_way_identification(a["insilico_convnet_late"], b["insilico_convnet_late"]))
     assert a["insilico_convnet_early"].shape[1] != a["insilico_convnet_late"].shape[1]
+    # the rows are the shipped convnet's stage 2 and stage 4 of 4, as the rows say
+    from brainlens.models.convnet import load_convnet
+
+    with torch.no_grad():
+        maps = load_convnet().stage_maps(torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 255)
+    assert len(maps) == 4 and "stage 2 of 4" in features.ROWS["insilico_convnet_early"].network
+    np.testing.assert_allclose(a["insilico_convnet_early"], maps[1].flatten(1).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a["insilico_convnet_late"], maps[3].flatten(1).numpy(), rtol=1e-5, atol=1e-6)
     assert table["insilico_fine_50way"] == pytest.approx(fine_class_n_way(truth, recon)["mean"])
     assert table["rows"]["insilico_fine_50way"]["kind"] == "n_way"
     # every published network is missing here: skipped with the file and where to get it, never faked
@@ -67,6 +76,14 @@ def test_published_rows_read_their_network_with_its_preprocessing(pairs, monkeyp
     out = extract_features(network, truth[:2])
     # MindEye resizes to 256 before AlexNet: conv2's ReLU is then 192 × 31 × 31, conv5's 256 × 15 × 15
     assert out["alexnet2"].shape == (2, 192 * 31 * 31) and out["alexnet5"].shape == (2, 256 * 15 * 15)
+    # the features are those of the images resized to 256 (bilinear) and normalised with ImageNet's mean and std
+    pixels = torch.from_numpy(truth[:2]).permute(0, 3, 1, 2).float() / 255
+    pixels = torch.nn.functional.interpolate(pixels, size=(256, 256), mode="bilinear", align_corners=False)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        maps = random_alexnet.stage_features((pixels - mean) / std)
+    np.testing.assert_allclose(out["alexnet2"], maps["features.4"].flatten(1).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["alexnet5"], maps["features.11"].flatten(1).numpy(), rtol=1e-4, atol=1e-5)
     table = reconstruction_table(truth, recon, networks=["alexnet"], pairwise=False)
     assert set(table["rows"]) == {"alexnet2", "alexnet5"} and "IMAGENET1K_V1" in table["rows"]["alexnet2"]["network"]
 

@@ -41,6 +41,10 @@ def test_objectives_select_the_encoder_columns_of_store_voxels():
     assert region(predicted).tolist() == [1.0, 7.0]
     contrast = Contrast(region, RegionMean(torch.tensor([1]), name="B"))
     assert contrast(predicted).tolist() == [0.0, 0.0] and contrast.name == "A - B"
+    # A − B, not B − A: columns 0 and 2 (means 1 and 7) against 1 and 5 (means 3 and 9)
+    later = RegionMean(torch.tensor([1, 5]), name="C")
+    assert Contrast(region, later)(predicted).tolist() == [1.0 - 3.0, 7.0 - 9.0]
+    assert Contrast(later, region)(predicted).tolist() == [3.0 - 1.0, 9.0 - 7.0]
     assert SingleVoxel.from_store_voxel(encoder, 13)(predicted).tolist() == [3.0, 9.0]
     with pytest.raises(ValueError, match="predicts none of the voxels of voxel 3"):
         SingleVoxel.from_store_voxel(encoder, 3)

@@ -68,6 +68,11 @@ def test_synthesize_writes_images_and_truth_metrics(setup):
     assert saved["top1pct_natural_objective_mean"] == saved["top1pct_natural_contrast_mean"] == contrast.top1pct_mean
     assert saved["true_objective_mean"] == saved["true_contrast_mean"]
     assert saved["top1pct_natural_contrast_mean"] != saved["top1pct_natural_response_mean"]
+    # the kept images' true values: the target's mean response, and the contrast A − B (not B − A)
+    response = truth.respond(images).astype(np.float64)  # (3, V), noiseless
+    target, other = response[:, a].mean(1), response[:, b].mean(1)
+    assert saved["true_response_mean"] == pytest.approx(target.mean(), rel=1e-5, abs=1e-6)
+    assert saved["true_contrast_mean"] == pytest.approx((target - other).mean(), rel=1e-5, abs=1e-6)
     assert saved["images_per_minute"] > 0
     # no scale given: a model other than the shipped one gets BrainDiVE's, recorded with the run
     assert json.loads((setup / "out" / "config.json").read_text())["guidance_scale"] == BRAINDIVE_GUIDANCE_SCALE

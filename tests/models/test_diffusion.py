@@ -358,4 +358,9 @@ def test_evaluate_diffusion_reports_the_gap_and_identification_of_its_own_sample
     r = np.corrcoef(truth.numpy(), recon.numpy())[:10, 10:]
     identification = np.mean([np.mean([r[i, j] < r[j, j] for i in range(10) if i != j]) for j in range(10)])
     assert metrics["two_way_identification"] == pytest.approx(identification, abs=1e-4)
+    # category agreement: the regenerated image's category by the classifier against the held-out image's true one
+    with torch.no_grad():
+        regenerated_category = np.array([int(embedder.classify(image[None], stimuli.CATEGORIES).argmax()) for image in regenerated])
+    heldout_category = stimuli.generate(10, seed=7, size=16).category
+    assert metrics["category_agreement"] == pytest.approx(np.mean(regenerated_category == heldout_category), abs=1e-4)
     assert metrics["passes_bar"] is False

@@ -161,6 +161,11 @@ def test_cli_zoo_list_eval_and_train(tmp_path, capsys, monkeypatch):
     assert scores["zero_shot_accuracy_mixed"] >= 0.89
     assert scores["retrieval_top1_image_to_text"] >= 0.56 and scores["retrieval_top1_text_to_image"] >= 0.65
     assert scores["n_fine_classes"] == len(stimuli.FINE_CLASSES) and scores["fine_class_top1"] >= 0.6
+    # each category's accuracy is over that category's images: weighted by their counts, they add up to the whole
+    counts = np.bincount(stimuli.generate(120, seed=50_000, size=16, mix_prob=0.0).category, minlength=len(stimuli.CATEGORIES))
+    per_category = [scores["zero_shot_accuracy_per_category"][name] for name in stimuli.CATEGORIES]
+    assert np.dot(counts, per_category) / 120 == pytest.approx(scores["zero_shot_accuracy"], abs=1e-9)
+    assert min(per_category) >= 0.8
 
     monkeypatch.setattr(embedder_module, "train_embedder", functools.partial(_tiny_training))
     assert main(["--quiet", "zoo", "train", "embedder", "--out", str(tmp_path / "mine"), "--seed", "2"]) == 0
