@@ -1,6 +1,6 @@
 """Pictures of one subject store (where its regions are, how reliable its voxels are, what they prefer,
 what it saw) and of a fitted encoder (how well it predicts, and for FactorTopy which layer, place and
-scale each voxel reads), and the table of a decoder's reconstructions. The run report of later stages grows
+scale each voxel reads), a decoder's retrievals, and the table of its reconstructions. The run report of later stages grows
 from here."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from brainlens.viz.table import table_figure
 
 __all__ = [
     "draw_subject_pictures", "draw_encoder_maps", "draw_synthesis_summary", "region_selectivity", "plot_selectivity",
-    "reconstruction_rows", "draw_reconstruction_table",
+    "reconstruction_rows", "draw_reconstruction_table", "draw_retrieval",
 ]
 
 
@@ -276,3 +276,37 @@ def draw_reconstruction_table(table: dict, path: str | Path, title: str = "") ->
     """The reconstruction table as a PNG at ``path``."""
     save_figure(table_figure(reconstruction_rows(table), title), path)
     return Path(path)
+
+
+def draw_retrieval(decoder_dir: str | Path, store: str | Path | None = None, out: str | Path | None = None, *,
+                   n_brains: int = 8, n_retrieved: int = 5, pool: int = 300, seed: int = 0) -> Path:
+    """For ``n_brains`` test brains, the seen image and the ``n_retrieved`` images the decoder ranks first among
+    ``pool`` test images (MindEye's image retrieval, as one of its 300-image draws). One row per brain, labelled by
+    rank; the seen image where it was retrieved reads "k: seen". Written to ``out`` (default ``decoder_dir/retrieval.png``)."""
+    import torch
+
+    from brainlens.decoding.data import load_test, open_paired
+    from brainlens.decoding.fit import decoder_subject, embed_voxels, load_decoder
+    from brainlens.decoding.targets import TargetSpace
+    from brainlens.viz.images import image_grid
+
+    decoder, config = load_decoder(decoder_dir)
+    store, subject = decoder_subject(decoder_dir, config, store, None)
+    test = load_test(store, TargetSpace(**config["target"]))
+    chosen = np.random.default_rng(seed).permutation(len(test.images))[: min(pool, len(test.images))]
+    if len(chosen) < max(n_brains, n_retrieved + 1):
+        raise ValueError(f"{store} has {len(test.images)} test images; the picture needs at least {max(n_brains, n_retrieved + 1)}.")
+    brains = embed_voxels(decoder, test.betas[chosen], subject=None if config["model"] == "ridge" else subject)
+    brains = torch.nn.functional.normalize(torch.from_numpy(brains).flatten(1), dim=1)
+    images = torch.nn.functional.normalize(torch.from_numpy(test.targets[chosen]).flatten(1), dim=1)
+    ranked = (brains[:n_brains] @ images.T).argsort(dim=1, descending=True)[:, :n_retrieved].numpy()  # (n_brains, k)
+    rows, labels = [], []
+    for b in range(n_brains):
+        rows += [b, *ranked[b]]
+        labels += ["seen"] + [f"{k + 1}: seen" if r == b else f"{k + 1}" for k, r in enumerate(ranked[b])]
+    with open_paired(store) as opened:
+        tiles = opened.images_at(test.images[chosen][np.array(rows)])
+    out = Path(out) if out is not None else Path(decoder_dir) / "retrieval.png"
+    picture = image_grid(tiles, nrow=n_retrieved + 1, labels=labels, scale=2 if tiles.shape[1] <= 96 else 1)
+    save_image(picture, out)
+    return out

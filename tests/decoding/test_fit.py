@@ -147,7 +147,11 @@ def test_cli_decode_fit_and_evaluate(small_store, tmp_path, capsys):
     assert main(["--quiet", "decode", "fit", "--store", str(small_store), "--out", str(out), "--epochs", "2",
                  "--batch-size", "16", "--set", "hidden=64", "--set", "n_blocks=1", "--set", "projector=32"]) == 0
     printed = capsys.readouterr().out
-    assert "test retrieval top-1 among 15" in printed
+    assert "test retrieval top-1 among 15" in printed and "retrieval.png" in printed
+    from PIL import Image
+
+    with Image.open(out / "retrieval.png") as picture:  # 8 brains × (seen + 5 retrieved), 64 px tiles at scale 2
+        assert picture.width >= 6 * 128 and picture.height >= 8 * 128
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["history"]) == 2 and "image_top1" in metrics["retrieval"]
     assert main(["--quiet", "decode", "evaluate", str(out), "--out", str(tmp_path / "again.json")]) == 0

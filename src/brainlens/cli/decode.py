@@ -38,6 +38,9 @@ def cmd_decode_fit(args: argparse.Namespace) -> int:
           f"{retrieval['image_top1']:.3f}, brain {retrieval['brain_top1']:.3f} over {metrics['n_test_images']} test images")
     for name, scores in metrics.get("subjects", {}).items():
         print(f"  {name}: image {scores['retrieval']['image_top1']:.3f}, brain {scores['retrieval']['brain_top1']:.3f}")
+    from brainlens.report import draw_retrieval
+
+    print(f"  {draw_retrieval(args.out)}: the seen image and the first 5 retrieved among 300, for 8 test brains")
     return 0
 
 
@@ -61,7 +64,8 @@ def add_commands(commands) -> None:
         description="Train MindEye (residual MLP and projector, BiMixCo for the first third of the epochs, then "
         "SoftCLIP; validation split for monitoring) or the ridge baseline (penalty chosen on the validation split) "
         "and write OUT/model.safetensors, config.json and metrics.json with MindEye's retrieval top-1 among 300 test "
-        "images, both ways. The test split is read only after training.")
+        "images, both ways, and OUT/retrieval.png (the seen image and the five retrieved for 8 test brains). The test "
+        "split is read only after training.")
     p.add_argument("--store", required=True, nargs="+",
                    help="paired subject store (HDF5) with train, validation and test splits; several train one MindEye2 "
                    "decoder with a linear layer per subject (named by file name), each batch split between them")

@@ -31,7 +31,7 @@ from brainlens.decoding.targets import TargetSpace, target_space
 from brainlens.identification import retrieval_top1
 from brainlens.models._training import load_checkpoint, save_checkpoint
 
-__all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels"]
+__all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels", "decoder_subject"]
 
 DECODER_MODELS = ("mindeye", "ridge")
 Progress = Callable[[str, int], None]
@@ -318,6 +318,17 @@ def load_decoder(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Modu
     return decoder.to(device).eval(), config
 
 
+def decoder_subject(folder: str | Path, config: dict, store: str | Path | None, subject: str | None) -> tuple[Path, str]:
+    """The store to read (default: the first one fitted on) and the decoder's subject it is read as (default: the
+    decoder's only subject, or the store's file name)."""
+    store = Path(store or next(iter(config["stores"].values())))
+    subjects = list(config["n_voxels"])
+    subject = subject or (subjects[0] if len(subjects) == 1 else store.stem)
+    if subject not in config["n_voxels"]:
+        raise ValueError(f"the decoder in {folder} reads subjects {subjects}; name one for {store} (subject=...).")
+    return store, subject
+
+
 def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, subject: str | None = None, device: str = "cpu",
                      trials: int = 30) -> dict:
     """Retrieval on the test split (repeats averaged), as MindEye: ``{"retrieval": {"image_top1", "brain_top1",
@@ -326,11 +337,7 @@ def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, sub
     ``store`` defaults to the (first) one fitted on; ``subject`` names the decoder's subject it is read as (by
     default the decoder's only subject, or the store's file name)."""
     decoder, config = load_decoder(folder, device)
-    store = Path(store or next(iter(config["stores"].values())))
-    subjects = list(config["n_voxels"])
-    subject = subject or (subjects[0] if len(subjects) == 1 else store.stem)
-    if subject not in config["n_voxels"]:
-        raise ValueError(f"the decoder in {folder} reads subjects {subjects}; name one for {store} (subject=...).")
+    store, subject = decoder_subject(folder, config, store, subject)
     space = TargetSpace(**config["target"])
     with open_paired(store) as opened:
         n_voxels = opened.n_voxels
