@@ -1,5 +1,6 @@
 """Atomic file writes shared by every stage: a temporary file beside the target, renamed into place,
-so a reader never sees a half-written file and an interrupted write leaves the old one whole."""
+so a reader never sees a half-written file and an interrupted write leaves the old one whole; and the
+training checkpoints that resumable runs write that way and read back with ``weights_only=True``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["fresh_staging", "replace_folder", "save_safetensors", "write_json", "write_text"]
+__all__ = ["fresh_staging", "load_checkpoint", "replace_folder", "save_checkpoint", "save_safetensors", "write_json", "write_text"]
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -69,3 +70,28 @@ def replace_folder(staging: str | os.PathLike, target: str | os.PathLike) -> Pat
     if old.exists():
         shutil.rmtree(old)
     return target
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a training state with torch.save, atomically."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, settings: dict) -> dict | None:
+    """The last epoch's state, if a run with the same settings left one at `path`."""
+    import torch
+
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("settings") != settings:
+        raise ValueError(
+            f"{path} holds a checkpoint of a run with other settings ({state.get('settings')}); "
+            f"delete it to start again, or rerun with those settings to continue it."
+        )
+    return state

@@ -22,14 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from brainlens._io import save_safetensors, write_json
+from brainlens._io import load_checkpoint, save_checkpoint, save_safetensors, write_json
 from brainlens.decoding.data import TrainingData, load_test, load_training, open_paired
 from brainlens.decoding.losses import MIXCO_TEMPERATURE, mixco, mixco_nce, soft_clip_loss, soft_clip_temperature
 from brainlens.decoding.mindeye import MindEye, MindEyeConfig
 from brainlens.decoding.ridge import RidgeDecoder, fit_ridge_decoder
 from brainlens.decoding.targets import TargetSpace, target_space
 from brainlens.identification import retrieval_top1
-from brainlens.models._training import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels", "decoder_subject"]
 

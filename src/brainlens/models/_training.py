@@ -63,26 +63,6 @@ def checkpoint_folder(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.checkpoint")
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, settings: dict) -> dict | None:
-    """The last epoch's state, if a run with the same settings left one at `path`."""
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("settings") != settings:
-        raise ValueError(
-            f"{path} holds a checkpoint of a run with other settings ({state.get('settings')}); "
-            f"delete it to start again, or rerun with those settings to continue it."
-        )
-    return state
-
-
 def loaded(model_or_name: Any, load: Callable[[str | os.PathLike], Any]) -> Any:
     """A model given as itself, or loaded by ``load`` from its name or folder."""
     return load(model_or_name) if isinstance(model_or_name, (str, os.PathLike)) else model_or_name

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from brainlens._io import fresh_staging, replace_folder, write_json
+from brainlens._io import fresh_staging, load_checkpoint, replace_folder, save_checkpoint, write_json
 from brainlens.insilico import stimuli
 from brainlens.insilico.stimuli import to_tensor
 from brainlens.models._training import (
@@ -32,9 +32,7 @@ from brainlens.models._training import (
     as_uint8,
     check_positive,
     checkpoint_folder,
-    load_checkpoint,
     loaded,
-    save_checkpoint,
     stage_ticker,
     training_images,
     warmup_cosine,
