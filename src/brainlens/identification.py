@@ -45,6 +45,13 @@ def _check_pairs(truth: torch.Tensor, recon: torch.Tensor, names: tuple[str, str
         raise ValueError(f"identification needs at least 2 pairs; {len(truth)} was provided.")
 
 
+def _unit_centred(rows: torch.Tensor) -> torch.Tensor:
+    """Each row (n, d) minus its mean, scaled to unit norm: dot products of such rows are Pearson correlations.
+    A constant row stays 0, so its correlations are 0 rather than NaN."""
+    centred = rows - rows.mean(1, keepdim=True)
+    return centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+
 def correlation_matrix(a, b) -> torch.Tensor:
     """Pearson correlation of every row of ``a`` (n, ...) with every row of ``b`` (m, ...): (n, m) float64.
 
@@ -53,11 +60,7 @@ def correlation_matrix(a, b) -> torch.Tensor:
     a, b = _as_rows(a, "a"), _as_rows(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must have the same number of values per row; got {a.shape[1]} and {b.shape[1]}.")
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    a = a / a.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    b = b / b.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    return a @ b.T
+    return _unit_centred(a) @ _unit_centred(b.to(a.device)).T
 
 
 def paired_correlation(a, b, names: tuple[str, str] = ("a", "b")) -> torch.Tensor:
@@ -69,9 +72,7 @@ def paired_correlation(a, b, names: tuple[str, str] = ("a", "b")) -> torch.Tenso
     if a.shape != b.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, one row per pair; "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}.")
-    a = a - a.mean(1, keepdim=True)
-    b = b.to(a.device) - b.to(a.device).mean(1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+    return (_unit_centred(a) * _unit_centred(b.to(a.device))).sum(1)
 
 
 def two_way_identification(truth_features, recon_features, *, per_image: bool = False):
@@ -89,7 +90,7 @@ def two_way_identification(truth_features, recon_features, *, per_image: bool = 
     """
     truth, recon = _as_rows(truth_features, "truth_features"), _as_rows(recon_features, "recon_features")
     _check_pairs(truth, recon, ("truth_features", "recon_features"))
-    r = correlation_matrix(truth, recon)  # (n truths, n recons)
+    r = _unit_centred(truth) @ _unit_centred(recon.to(truth.device)).T  # (n truths, n recons) Pearson r
     own = r.diagonal()  # r[j, j]
     beaten = (r < own[None, :]).sum(0)  # per j: the i with r[i, j] < r[j, j]; i = j never counts
     fractions = (beaten.double() / (len(r) - 1)).cpu().numpy()

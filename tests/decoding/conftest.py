@@ -3,10 +3,21 @@ import pytest
 from brainlens.insilico.brain import InSilicoSubject
 
 
+def _simulated(folder, subject: int, n_images: int, trials_per_session: int):
+    """In-silico subject ``subject``'s store ``sub{subject}.h5`` in ``folder``: 3 repeats per image, z-scored."""
+    path = folder / f"sub{subject}.h5"
+    simulated = InSilicoSubject(subject)
+    simulated.write_store(simulated.simulate(n_images, trials_per_session=trials_per_session), path)
+    return path
+
+
 @pytest.fixture(scope="package")
 def small_store(tmp_path_factory):
-    """An in-silico subject with 150 images (15 test, 7 validation, 128 train), 3 repeats each, z-scored."""
-    path = tmp_path_factory.mktemp("decoding") / "sub2.h5"
-    subject = InSilicoSubject(2)
-    subject.write_store(subject.simulate(150, trials_per_session=150), path)
-    return path
+    """Subject 2 with 150 images (15 test, 7 validation, 128 train), 3 repeats in sessions of 150 trials."""
+    return _simulated(tmp_path_factory.mktemp("decoding"), 2, 150, 150)
+
+
+@pytest.fixture(scope="package")
+def second_store(tmp_path_factory):
+    """Subject 3 with 120 images, sessions of 90 trials: another voxel count, for several subjects at once."""
+    return _simulated(tmp_path_factory.mktemp("second"), 3, 120, 90)

@@ -106,16 +106,6 @@ def test_bad_requests_are_refused(small_store, second_store, tmp_path):
         fit_decoder([small_store, second_store], tmp_path / "x", model="ridge")
 
 
-@pytest.fixture(scope="module")
-def second_store(tmp_path_factory):
-    from brainlens.insilico.brain import InSilicoSubject
-
-    path = tmp_path_factory.mktemp("second") / "sub3.h5"
-    subject = InSilicoSubject(3)
-    subject.write_store(subject.simulate(120, trials_per_session=90), path)
-    return path
-
-
 def test_mindeye2_shares_layers_across_subjects_and_fine_tunes_on_the_first_sessions(small_store, second_store, tmp_path):
     train = TrainConfig(epochs=2, batch_size=16)
     metrics = fit_decoder([second_store, small_store], tmp_path / "shared", model_config=TINY, train=train)

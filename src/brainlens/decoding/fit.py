@@ -63,8 +63,8 @@ def _flat_normalised(tokens: torch.Tensor) -> torch.Tensor:
 
 def _weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
+    for parameter in model.parameters():
+        (no_decay if parameter.ndim < 2 else decay).append(parameter)  # biases and norm weights are 1-D
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from brainlens.identification import retrieval_top1
+from brainlens.store import average_repeats
 
 __all__ = ["RidgeDecoder", "fit_ridge_decoder", "RIDGE_ALPHAS"]
 
@@ -41,12 +42,6 @@ class RidgeDecoder(nn.Module):
         return ((voxels - self.voxel_mean) @ self.weight + self.bias).view(len(voxels), self.n_tokens, self.dim)
 
 
-def _average_trials(betas: np.ndarray, trial_image: np.ndarray, n_images: int) -> np.ndarray:
-    sums = np.zeros((n_images, betas.shape[1]), np.float64)
-    np.add.at(sums, trial_image, betas)
-    return sums / np.bincount(trial_image, minlength=n_images)[:, None]
-
-
 def fit_ridge_decoder(trial_betas: np.ndarray, trial_image: np.ndarray, train_targets: np.ndarray,
                       val_betas: np.ndarray, val_targets: np.ndarray, *, alphas: Sequence[float] = RIDGE_ALPHAS,
                       seed: int = 0) -> tuple[RidgeDecoder, dict]:
@@ -57,7 +52,8 @@ def fit_ridge_decoder(trial_betas: np.ndarray, trial_image: np.ndarray, train_ta
     (per alpha), ...}``.
     """
     n_train, n_tokens, dim = train_targets.shape
-    x = torch.from_numpy(_average_trials(trial_betas, trial_image, n_train))  # (n_train, V) float64
+    _, averaged, _ = average_repeats(trial_betas, trial_image)  # rows 0..n_train-1, each image's trials averaged
+    x = torch.from_numpy(averaged.astype(np.float64))  # (n_train, V)
     y = torch.from_numpy(train_targets.reshape(n_train, -1).astype(np.float64))
     x_mean, y_mean = x.mean(0), y.mean(0)
     u, s, vt = torch.linalg.svd(x - x_mean, full_matrices=False)

@@ -18,6 +18,7 @@ name, source and token shape in the decoder's config so that the same space is r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -80,7 +81,10 @@ def _clip_final(embedder, images: torch.Tensor) -> torch.Tensor:
 _EXTRACTORS: dict[str, Callable] = {"embedder-tokens": _embedder_tokens, "clip-tokens": _clip_tokens, "clip-final": _clip_final}
 
 
+@functools.lru_cache(maxsize=1)
 def _load(name: str, source: str | None, device):
+    """The target's model, kept for the next call: a fit reads the targets of train, validation and test images
+    (and a hub CLIP ViT-L/14 takes seconds to load)."""
     from brainlens.models.embedder import load_embedder
 
     return load_embedder(source or TARGETS[name][0], device=device).eval()

@@ -47,9 +47,10 @@ def brain_responses(brain, images, *, batch_size: int = 64, progress: Callable[[
 
 
 def _default_regions(brain) -> dict[str, np.ndarray]:
-    if isinstance(brain, InSilicoSubject):
-        return {name: brain.region_mask(name) for name in brain.layout.roi_names[1:] if brain.region_mask(name).any()}
-    return {}
+    if not isinstance(brain, InSilicoSubject):
+        return {}
+    masks = {name: brain.region_mask(name) for name in brain.layout.roi_names[1:]}
+    return {name: mask for name, mask in masks.items() if mask.any()}
 
 
 def brain_correlation(

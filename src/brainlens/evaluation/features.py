@@ -13,7 +13,7 @@ row. An output never presents an offline row as a published one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,15 +95,12 @@ class FeatureNetwork:
             return self.forward(images.to(self.device))
 
 
-def _normalised(side: int, mean: Sequence[float], std: Sequence[float], device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The published preprocessing: Resize(side) bilinear on the shorter side, then Normalize(mean, std)."""
-    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    return lambda images: (resize_shorter_side(images, side) - mean_t) / std_t
-
-
 def _preprocess(settings: dict, device) -> Callable[[torch.Tensor], torch.Tensor]:
-    return _normalised(settings["resize"], settings["mean"], settings["std"], device)
+    """A row's published preprocessing (``settings``: resize, mean, std): Resize(side) bilinear on the shorter
+    side, then Normalize(mean, std)."""
+    mean = torch.tensor(settings["mean"], device=device).view(1, 3, 1, 1)
+    std = torch.tensor(settings["std"], device=device).view(1, 3, 1, 1)
+    return lambda images: (resize_shorter_side(images, settings["resize"]) - mean) / std
 
 
 def _load_alexnet(weights, device):
