@@ -9,7 +9,8 @@ from brainlens.cli import main
 
 def test_demo_writes_store_and_pictures(tmp_path):
     out = tmp_path / "demo"
-    assert main(["--quiet", "demo", "--out", str(out), "--n-images", "120", "--synthesis-images", "0"]) == 0
+    assert main(["--quiet", "demo", "--out", str(out), "--n-images", "120", "--synthesis-images", "0",
+                 "--decoding-epochs", "0"]) == 0
     assert json.loads((out / "config.json").read_text())["n_images"] == 120
     summary = json.loads((out / "summary.json").read_text())
     store.validate(summary["simulate"]["store"])
@@ -17,7 +18,25 @@ def test_demo_writes_store_and_pictures(tmp_path):
         with Image.open(out / f"{name}.png") as picture:
             assert picture.width > 300 and picture.height > 200
     assert summary["encoding"]["regions"]["FFA-1"]["n_voxels"] > 0
-    assert "synthesis" not in summary
+    assert "synthesis" not in summary and "decoding" not in summary
+
+
+def test_demo_decoding_stage_and_its_pictures(tmp_path, capsys):
+    """The demo's decoding stage at tiny sizes: both decoders' retrieval, the retrieval picture, the reconstructions."""
+    out = tmp_path / "demo"
+    assert main(["--quiet", "demo", "--out", str(out), "--n-images", "120", "--synthesis-images", "0",
+                 "--decoding-epochs", "1", "--reconstructions", "3"]) == 0
+    printed = capsys.readouterr().out
+    decoding = json.loads((out / "summary.json").read_text())["decoding"]
+    assert "[4/4] decoding" in printed and "3 reconstructions: PixCorr" in printed
+    for model in ("mindeye", "ridge"):
+        assert 0 <= decoding[model]["retrieval"]["image_top1"] <= 1
+        assert json.loads((out / decoding[model]["decoder"].split("/")[-1] / "metrics.json").read_text())["model"] == model
+    assert decoding["reconstruction"]["n_images"] == 3 and "pixcorr" in decoding["reconstruction"]["table"]
+    assert len(list((out / "reconstruction" / "images").glob("*.png"))) == 3
+    for picture in decoding["pictures"]:
+        with Image.open(picture) as image:
+            assert image.width > 300 and image.height > 200
 
 
 def test_demo_synthesis_stage_and_its_pictures(tmp_path, monkeypatch, capsys):
@@ -31,7 +50,7 @@ def test_demo_synthesis_stage_and_its_pictures(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(synthesis, "SynthesisConfig", partial(synthesis.SynthesisConfig, natural_pool=200, batch_size=2))
     out = tmp_path / "demo"
     assert main(["--quiet", "demo", "--out", str(out), "--n-images", "120", "--synthesis-images", "1",
-                 "--synthesis-steps", "2"]) == 0
+                 "--synthesis-steps", "2", "--decoding-epochs", "0"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     regions = summary["synthesis"]["regions"]

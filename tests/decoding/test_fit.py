@@ -15,7 +15,7 @@ from brainlens.decoding import fit as fit_module
 from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder
 from brainlens.store import SPLITS, open_store
 
-TINY = {"hidden": 64, "n_blocks": 1, "projector": 32}
+TINY = {"hidden": 64, "n_blocks": 1, "projector": 32, "prior_width": 32, "prior_depth": 1, "prior_heads": 2, "low_level_width": 8}
 
 
 def _weights(folder):

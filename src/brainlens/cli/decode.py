@@ -25,12 +25,15 @@ def _model_settings(items: list[str] | None) -> dict:
 def cmd_decode_fit(args: argparse.Namespace) -> int:
     from brainlens.decoding.fit import TrainConfig, fit_decoder
 
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mixed_precision=args.mixed_precision)
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mixed_precision=args.mixed_precision,
+                        prior_weight=args.prior_weight, low_level_weight=args.low_level_weight)
+    generator = None if args.generator == "none" else args.generator
     bars = _Bars(quiet=args.quiet)
     try:
         metrics = fit_decoder(args.store, args.out, model=args.model, target=args.target, target_source=args.target_model,
                               model_config=_model_settings(args.set), train=train, pretrained=args.pretrained,
-                              sessions=args.sessions, device=args.device, resume=args.resume, progress=bars)
+                              sessions=args.sessions, generator=generator, generator_embedder=args.generator_embedder,
+                              device=args.device, resume=args.resume, progress=bars)
     finally:
         bars.close()
     retrieval = metrics["retrieval"]
@@ -52,6 +55,33 @@ def cmd_decode_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         write_json(Path(args.out), metrics)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_decode_reconstruct(args: argparse.Namespace) -> int:
+    from brainlens.decoding.reconstruct import ReconstructionSettings, reconstruct
+
+    settings = ReconstructionSettings(recons_per_sample=args.recons_per_sample, low_level=not args.no_low_level,
+                                      strength=args.strength, steps=args.steps, guidance=args.guidance,
+                                      prior_guidance=args.prior_guidance, seed=args.seed, batch_size=args.batch_size)
+    networks = args.networks.split(",") if "," in args.networks else args.networks
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = reconstruct(args.decoder, args.out, store=args.store, subject=args.subject, n=args.n, settings=settings,
+                              networks=networks, evaluate=not args.no_evaluate, device=args.device, progress=bars)
+    finally:
+        bars.close()
+    out = Path(args.out)
+    print(f"saved {metrics['n_images']} reconstructions in {out / 'images'} ({metrics['reconstruct_seconds']:.0f} s), "
+          f"the grid {out / 'grid.png'}")
+    if "table" in metrics:
+        from brainlens.report import draw_reconstruction_table, reconstruction_rows
+
+        draw_reconstruction_table(metrics["table"], out / "table.png", title=f"{metrics['n_images']} reconstructions")
+        for name, value, _ in reconstruction_rows(metrics["table"]):
+            print(f"  {name:<28} {value}")
+        low = metrics["low_level"]
+        print(f"  low-level images alone: PixCorr {low['pixcorr']:.4f}, SSIM {low['ssim']:.4f}")
     return 0
 
 
@@ -88,6 +118,15 @@ def add_commands(commands) -> None:
                    "fresh linear layer for its subject")
     p.add_argument("--sessions", type=int, help="train on the first K sessions of training trials only (MindEye2's one hour: 1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
+    p.add_argument("--generator", default="diffusion",
+                   help="the diffusion pipeline reconstructions are drawn with (a shipped name or folder; default the "
+                   "shipped diffusion model): the decoder learns its conditioning embedding (MindEye's diffusion prior) and "
+                   "its VAE latent (the low-level head); 'none' fits a retrieval-only decoder")
+    p.add_argument("--generator-embedder", default="embedder",
+                   help="the embedder whose image embeddings the generator is conditioned on (default the shipped embedder)")
+    p.add_argument("--prior-weight", type=float, default=30.0, help="MindEye: weight of the prior's loss (default 30, as MindEye)")
+    p.add_argument("--low-level-weight", type=float, default=0.5,
+                   help="MindEye: weight of the low-level head's L1 loss (default 0.5, as MindEye2)")
     p.set_defaults(func=cmd_decode_fit)
     p = tools.add_parser("evaluate", help="score a saved decoder's retrieval on a store's test split")
     p.add_argument("decoder", help="decoder folder")
@@ -97,3 +136,32 @@ def add_commands(commands) -> None:
     p.add_argument("--out", help="write the metrics JSON here too")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_decode_evaluate)
+    p = tools.add_parser(
+        "reconstruct", help="reconstruct a store's test images from the brain with a fitted decoder and score them",
+        description="For each test brain (repeats averaged): the decoder's generator embedding (MindEye: sampled from "
+        "its diffusion prior; ridge: predicted) and low-level image; RECONS_PER_SAMPLE candidates drawn by img2img from "
+        "the low-level image; the candidate closest to the brain in the decoder's retrieval space is kept (second-order "
+        "selection). Writes OUT/images/ (named by store image index), OUT/low_level/, OUT/grid.png (seen | low-level | "
+        "reconstruction), OUT/table.png and OUT/metrics.json (PixCorr, SSIM, identification rows, brain fidelity on "
+        "in-silico stores).")
+    p.add_argument("--decoder", required=True, help="decoder folder (from decode fit, with a generator)")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--store", help="store whose test split to reconstruct (default: the first one the decoder was fitted on)")
+    p.add_argument("--subject", help="the decoder's subject to read the store as (default: its only subject, or the "
+                   "store's file name)")
+    p.add_argument("--n", type=int, help="reconstruct the first N test images only (default all)")
+    p.add_argument("--recons-per-sample", type=int, default=4,
+                   help="candidates per brain for second-order selection (default 4; MindEye 16)")
+    p.add_argument("--no-low-level", action="store_true", help="start from noise instead of the low-level image")
+    p.add_argument("--strength", type=float, default=0.85, help="img2img: fraction of the schedule redrawn (default 0.85, as MindEye)")
+    p.add_argument("--steps", type=int, default=25, help="the generator's denoising steps (default 25)")
+    p.add_argument("--guidance", type=float, default=3.0, help="the generator's classifier-free guidance (default 3)")
+    p.add_argument("--prior-guidance", type=float, default=1.0, help="the diffusion prior's classifier-free guidance (default 1: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    p.add_argument("--batch-size", type=int, default=32, help="brains per generator batch (default 32)")
+    p.add_argument("--networks", default="offline",
+                   help="feature networks of the table: offline (default: the in-silico rows), auto (also the published "
+                   "networks whose weights are on this machine), or a comma-separated list")
+    p.add_argument("--no-evaluate", action="store_true", help="write the images only")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=cmd_decode_reconstruct)

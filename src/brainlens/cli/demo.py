@@ -60,6 +60,47 @@ def _demo_synthesis(encoder_dir: Path, out: Path, n: int, steps: int, quiet: boo
     return {"regions": table, "pictures": [str(p) for p in pictures]}
 
 
+def _demo_decoding(store_path: Path, out: Path, epochs: int, n_reconstructions: int, quiet: bool) -> dict:
+    """MindEye and the ridge baseline on the demo subject: retrieval, the retrieval picture, reconstructions and their table."""
+    from brainlens.decoding.fit import TrainConfig, fit_decoder
+    from brainlens.decoding.reconstruct import reconstruct
+    from brainlens.report import draw_reconstruction_table, draw_retrieval
+
+    result = {}
+    for model in ("mindeye", "ridge"):
+        folder = out / ("decoder" if model == "mindeye" else "decoder_ridge")
+        bars = _Bars(quiet=quiet)
+        try:
+            metrics = fit_decoder(store_path, folder, model=model, train=TrainConfig(epochs=epochs), progress=bars)
+        finally:
+            bars.close()
+        retrieval = metrics["retrieval"]
+        result[model] = {"decoder": str(folder), "retrieval": retrieval, "fit_seconds": metrics["fit_seconds"]}
+        print(f"      {model:<8} retrieval top-1 among {retrieval['n']} test images (chance {retrieval['chance']:.3f}): "
+              f"image {retrieval['image_top1']:.3f}, brain {retrieval['brain_top1']:.3f} ({metrics['fit_seconds']:.0f} s)", flush=True)
+    picture = draw_retrieval(out / "decoder")
+    print(f"      {picture}")
+    result["pictures"] = [str(picture)]
+    if n_reconstructions > 0:
+        bars = _Bars(quiet=quiet)
+        try:
+            recon = reconstruct(out / "decoder", out / "reconstruction", n=n_reconstructions, progress=bars)
+        finally:
+            bars.close()
+        table = draw_reconstruction_table(recon["table"], out / "reconstruction" / "table.png",
+                                          title=f"MindEye, {n_reconstructions} test images")
+        table_rows = recon["table"]
+        print(f"      {n_reconstructions} reconstructions: PixCorr {table_rows['pixcorr']:.3f}, SSIM {table_rows['ssim']:.3f}, "
+              f"2-way with the embedder {table_rows['insilico_embedder']:.2f}, brain r {table_rows['brain']['correlation']:.3f} "
+              f"({recon['reconstruct_seconds']:.0f} s)", flush=True)
+        for path in (out / "reconstruction" / "grid.png", table):
+            print(f"      {path}")
+        result["reconstruction"] = {key: value for key, value in recon.items() if key != "table"}
+        result["reconstruction"]["table"] = {key: value for key, value in table_rows.items() if not isinstance(value, dict)}
+        result["pictures"] += [str(out / "reconstruction" / "grid.png"), str(table)]
+    return result
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -73,9 +114,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
               "guide_backbone": args.guide_backbone,
               "synthesis": {"images_per_region": args.synthesis_images, "steps": args.synthesis_steps,
                             "regions": list(DEMO_SYNTHESIS_REGIONS),
-                            "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]}}
+                            "contrasts": [list(c) for c in DEMO_SYNTHESIS_CONTRASTS]},
+              "decoding": {"epochs": args.decoding_epochs, "reconstructions": args.reconstructions}}
     _write_json(out / "config.json", config)
-    stages = 4 if args.synthesis_images > 0 else 3
+    stages = 3 + (args.synthesis_images > 0) + (args.decoding_epochs > 0)
     print(f"[1/{stages}] simulating in-silico subject {args.subject} ({args.n_images} images)", flush=True)
     store_path = out / f"subject{args.subject}.h5"
     summary = _simulate(args.subject, args.n_images, store_path, image_size=args.image_size,
@@ -116,6 +158,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         result["synthesis"] = _demo_synthesis(encoder_dir, out, args.synthesis_images, args.synthesis_steps, args.quiet)
         result["synthesis"]["seconds"] = round(time.perf_counter() - started, 1)
+    if args.decoding_epochs > 0:
+        print(f"[{stages}/{stages}] decoding: MindEye ({args.decoding_epochs} epochs) and the ridge baseline, retrieval on the "
+              f"test images, {args.reconstructions} reconstructions scored", flush=True)
+        started = time.perf_counter()
+        result["decoding"] = _demo_decoding(store_path, out, args.decoding_epochs, args.reconstructions, args.quiet)
+        result["decoding"]["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(out / "summary.json", result)
     return 0
 
@@ -123,8 +171,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `demo` to the top-level commands."""
     p = commands.add_parser("demo", help="run the whole pipeline on an in-silico subject and draw pictures",
-                            description="Simulate an in-silico subject, then draw its region map, noise ceiling, "
-                            "retinotopy, category selectivity and stimuli into a run folder.")
+                            description="Simulate an in-silico subject, draw its region map, noise ceiling, retinotopy, "
+                            "category selectivity and stimuli, fit an encoder and draw its maps, synthesize images for "
+                            "category regions (BrainDiVE), then decode (MindEye and the ridge baseline: retrieval and "
+                            "reconstruction), all into a run folder.")
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--subject", type=int, default=1, help="in-silico subject (default 1)")
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
@@ -138,4 +188,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--guide-backbone", default="embedder",
                    help="backbone of the guide encoder (encoder/guide/) that guides synthesis together with the first "
                    "(their standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
+    p.add_argument("--decoding-epochs", type=int, default=20,
+                   help="MindEye's training epochs in the decoding stage (default 20; 0 skips decoding)")
+    p.add_argument("--reconstructions", type=int, default=16,
+                   help="test images the decoding stage reconstructs and scores (default 16; 0: retrieval only)")
     p.set_defaults(func=cmd_demo)

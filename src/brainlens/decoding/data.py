@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainlens.decoding.generator import GeneratorSpace, compute_generator_targets
 from brainlens.decoding.targets import TargetSpace, compute_targets
 from brainlens.store import Store, StoreError, load_split, open_store
 
@@ -30,6 +31,11 @@ class TrainingData:
     val_betas: np.ndarray  # (n_val_images, V) float32, repeats averaged
     val_targets: np.ndarray  # (n_val_images, n_tokens, dim)
     val_images: np.ndarray  # (n_val_images,)
+    # with a generator: its conditioning embeddings (n, 1, D) and VAE latents (n, C, h, w) of the same images
+    train_embeddings: np.ndarray | None = None
+    train_latents: np.ndarray | None = None
+    val_embeddings: np.ndarray | None = None
+    val_latents: np.ndarray | None = None
 
     @property
     def n_voxels(self) -> int:
@@ -41,7 +47,7 @@ class EvaluationData:
     """Repeat-averaged betas of one split, its images' indices and targets."""
 
     betas: np.ndarray  # (n_images, V) float32
-    targets: np.ndarray  # (n_images, n_tokens, dim) float32
+    targets: np.ndarray | None  # (n_images, n_tokens, dim) float32; None when not asked for
     images: np.ndarray  # (n_images,) store image index
 
 
@@ -65,9 +71,10 @@ def _targets(store: Store, space: TargetSpace, images: np.ndarray, device, progr
     return compute_targets(space, store.images_at(images), device=device, progress=progress)
 
 
-def load_training(path: str | Path, space: TargetSpace, *, sessions: int | None = None, device="cpu",
-                  progress: Callable[[int], None] | None = None) -> TrainingData:
-    """The train split's single trials and the validation split's averages, with their images' targets.
+def load_training(path: str | Path, space: TargetSpace, *, generator: GeneratorSpace | None = None,
+                  sessions: int | None = None, device="cpu", progress: Callable[[int], None] | None = None) -> TrainingData:
+    """The train split's single trials and the validation split's averages, with their images' targets (and,
+    with a ``generator``, its conditioning embeddings and VAE latents).
 
     ``sessions``: keep only the training trials of the first K sessions, in order (MindEye2's fine-tuning on one
     hour of a new subject)."""
@@ -79,12 +86,18 @@ def load_training(path: str | Path, space: TargetSpace, *, sessions: int | None 
         _check_finite(train.betas, store, "train")
         _check_finite(val.betas, store, "val")
         train_images, trial_image = np.unique(train.image_index, return_inverse=True)
-        return TrainingData(
+        data = TrainingData(
             trial_betas=train.betas, trial_image=trial_image,
             train_targets=_targets(store, space, train_images, device, progress), train_images=train_images,
             val_betas=val.betas, val_targets=_targets(store, space, val.image_index, device, progress),
             val_images=val.image_index,
         )
+        if generator is not None:
+            data.train_embeddings, data.train_latents = compute_generator_targets(
+                generator, store.images_at(train_images), device=device, progress=progress)
+            data.val_embeddings, data.val_latents = compute_generator_targets(
+                generator, store.images_at(val.image_index), device=device, progress=progress)
+        return data
 
 
 def _first_sessions(store: Store, train, sessions: int):
@@ -101,10 +114,12 @@ def _first_sessions(store: Store, train, sessions: int):
     return SplitData(train.image_index[keep], train.betas[keep], train.n_repeats[keep])
 
 
-def load_test(path: str | Path, space: TargetSpace, *, device="cpu",
+def load_test(path: str | Path, space: TargetSpace | None, *, device="cpu",
               progress: Callable[[int], None] | None = None) -> EvaluationData:
-    """The test split, repeats averaged, with its images' targets: for scoring a trained decoder only."""
+    """The test split, repeats averaged, with its images' targets (none when ``space`` is None): for scoring a
+    trained decoder only."""
     with open_paired(path) as store:
         test = load_split(store, "test")
         _check_finite(test.betas, store, "test")
-        return EvaluationData(test.betas, _targets(store, space, test.image_index, device, progress), test.image_index)
+        targets = None if space is None else _targets(store, space, test.image_index, device, progress)
+        return EvaluationData(test.betas, targets, test.image_index)

@@ -24,13 +24,15 @@ import torch.nn.functional as F
 
 from brainlens._io import load_checkpoint, save_checkpoint, save_safetensors, write_json
 from brainlens.decoding.data import TrainingData, load_test, load_training, open_paired
+from brainlens.decoding.generator import GeneratorSpace, generator_space
 from brainlens.decoding.losses import MIXCO_TEMPERATURE, mixco, mixco_nce, soft_clip_loss, soft_clip_temperature
 from brainlens.decoding.mindeye import MindEye, MindEyeConfig
 from brainlens.decoding.ridge import RidgeDecoder, fit_ridge_decoder
 from brainlens.decoding.targets import TargetSpace, target_space
 from brainlens.identification import retrieval_top1
 
-__all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels", "decoder_subject"]
+__all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels", "decoder_subject",
+           "check_decoder_voxels"]
 
 DECODER_MODELS = ("mindeye", "ridge")
 Progress = Callable[[str, int], None]
@@ -46,6 +48,8 @@ class TrainConfig:
     mixco_fraction: float = 1 / 3  # the first third of epochs trains with BiMixCo, the rest with SoftCLIP
     seed: int = 0
     mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate; fp16 needs a GPU)
+    prior_weight: float = 30.0  # the diffusion prior's MSE in the total loss (as MindEye)
+    low_level_weight: float = 0.5  # the low-level head's L1 in the total loss (as MindEye2)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -53,6 +57,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer; {getattr(self, name)!r} was provided.")
         if not 0.0 <= self.mixco_fraction <= 1.0:
             raise ValueError(f"TrainConfig.mixco_fraction must be in [0, 1]; {self.mixco_fraction!r} was provided.")
+        for name in ("prior_weight", "low_level_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0; {getattr(self, name)!r} was provided.")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"TrainConfig.mixed_precision must be 'no', 'fp16' or 'bf16'; {self.mixed_precision!r} was provided.")
 
@@ -84,6 +91,17 @@ def embed_voxels(decoder: torch.nn.Module, betas: np.ndarray, *, subject: str | 
     return np.concatenate(out)
 
 
+@torch.no_grad()
+def _low_level_l1(model: MindEye, data: TrainingData, subject: str) -> float:
+    """Mean L1 of the low-level head's latents on the validation split."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    predicted = model.predict(torch.from_numpy(data.val_betas).float().to(device), subject)[2]
+    model.train(was_training)
+    return float(F.l1_loss(predicted.float().cpu(), torch.from_numpy(data.val_latents)))
+
+
 def _retrieval(decoder, betas: np.ndarray, targets: np.ndarray, trials: int, seed: int = 0, subject: str | None = None) -> dict:
     embedded = embed_voxels(decoder, betas, subject=subject)
     n = min(300, len(betas))
@@ -101,6 +119,8 @@ class _TrialSampler:
         self.counts = np.bincount(data.trial_image, minlength=self.n_images)
         self.betas = torch.from_numpy(data.trial_betas)
         self.targets = _flat_normalised(torch.from_numpy(data.train_targets))  # (n_images, T·D), fixed
+        self.embeddings = None if data.train_embeddings is None else torch.from_numpy(data.train_embeddings)  # (n_images, 1, D)
+        self.latents = None if data.train_latents is None else torch.from_numpy(data.train_latents)  # (n_images, C, h, w)
 
     def epoch(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``length`` (image, trial) picks: whole random orders of the images, repeated as far as needed."""
@@ -154,23 +174,35 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
         model.train()
         picks = {name: sampler.epoch(steps_per_epoch * per_subject) for name, sampler in samplers.items()}
         temperature = MIXCO_TEMPERATURE if epoch < mixco_epochs else soft_clip_temperature(epoch, mixco_epochs, train.epochs - 1)
-        losses = []
+        losses, part_sums = [], {}
         for step in range(steps_per_epoch):
             part = slice(step * per_subject, (step + 1) * per_subject)
             with accelerator.autocast():
-                shared, targets = [], []
+                shared, targets, embeddings, latents = [], [], [], []
                 for name in subjects:
                     images, trials = picks[name][0][part], picks[name][1][part]
-                    shared.append(unwrapped.shared(samplers[name].betas[trials].to(accelerator.device), name))
-                    targets.append(samplers[name].targets[images])
+                    sampler = samplers[name]
+                    shared.append(unwrapped.shared(sampler.betas[trials].to(accelerator.device), name))
+                    targets.append(sampler.targets[images])
+                    if sampler.embeddings is not None:
+                        embeddings.append(sampler.embeddings[images])
+                        latents.append(sampler.latents[images])
                 shared, target = torch.cat(shared), torch.cat(targets).to(accelerator.device)
                 if epoch < mixco_epochs:  # MindEye2 mixes in the shared space, where every subject's voxels meet
                     shared, perm, mix, _ = mixco(shared)
-                    projected = unwrapped.projector(unwrapped.tokens_from_shared(shared))
-                    loss = mixco_nce(_flat_normalised(projected.float()), target, perm, mix, temperature)
+                tokens, predicted_latents = unwrapped.heads_from_shared(shared)
+                projected = _flat_normalised(unwrapped.projector(tokens).float())
+                if epoch < mixco_epochs:
+                    contrastive = mixco_nce(projected, target, perm, mix, temperature)
                 else:
-                    projected = unwrapped.projector(unwrapped.tokens_from_shared(shared))
-                    loss = soft_clip_loss(_flat_normalised(projected.float()), target, temperature)
+                    contrastive = soft_clip_loss(projected, target, temperature)
+                parts = {"contrastive": contrastive}
+                if unwrapped.prior is not None:  # conditioned on the backbone's tokens, as MindEye
+                    parts["prior"] = unwrapped.prior.loss(tokens, torch.cat(embeddings).to(accelerator.device))
+                if predicted_latents is not None:
+                    parts["low_level"] = F.l1_loss(predicted_latents.float(), torch.cat(latents).to(accelerator.device))
+                loss = (contrastive + train.prior_weight * parts.get("prior", 0.0)
+                        + train.low_level_weight * parts.get("low_level", 0.0))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"MindEye training stopped: the loss is {loss.item()} at epoch {epoch}, "
                                          f"step {step} (global step {epoch * steps_per_epoch + step}).")
@@ -179,14 +211,19 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
             optimiser.step()
             scheduler.step()
             losses.append(loss.item())
+            for key, value in parts.items():
+                part_sums[key] = part_sums.get(key, 0.0) + value.item()
             if progress is not None:
                 progress("mindeye steps", 1)
         entry = {"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "temperature": temperature,
-                 "loss_kind": "bimixco" if epoch < mixco_epochs else "softclip"}
+                 "loss_kind": "bimixco" if epoch < mixco_epochs else "softclip",
+                 **{f"{key}_loss": round(value / steps_per_epoch, 5) for key, value in part_sums.items()}}
         for name, data in datasets.items():
             val = _retrieval(unwrapped, data.val_betas, data.val_targets, trials=10, subject=name)
             prefix = "val" if len(datasets) == 1 else f"val_{name}"
             entry[f"{prefix}_image_top1"], entry[f"{prefix}_brain_top1"] = round(val["image_top1"], 4), round(val["brain_top1"], 4)
+            if unwrapped.low_level is not None and data.val_latents is not None:
+                entry[f"{prefix}_low_level_l1"] = round(_low_level_l1(unwrapped, data, name), 5)
         entry["seconds"] = round(time.perf_counter() - started, 2)
         history.append(entry)
         if accelerator.is_main_process:
@@ -223,6 +260,8 @@ def fit_decoder(
     train: TrainConfig | None = None,
     pretrained: str | Path | None = None,
     sessions: int | None = None,
+    generator: str | None = "diffusion",
+    generator_embedder: str = "embedder",
     device: str = "cpu",
     resume: bool = False,
     evaluate: bool = True,
@@ -238,6 +277,10 @@ def fit_decoder(
     order, as MindEye2's one-hour fine-tuning).
     With ``evaluate`` the saved decoder is scored on each store's test split (:func:`evaluate_decoder`). Returns
     the metrics written to ``out/metrics.json``: ``retrieval`` of the first store, and per subject under ``subjects``.
+    generator: the diffusion pipeline reconstructions are drawn with (conditioned on ``generator_embedder``'s
+    embeddings); the decoder learns its conditioning embedding (MindEye's diffusion prior; the ridge baseline:
+    a ridge map) and its VAE latent (the low-level head) for :func:`brainlens.decoding.reconstruct.reconstruct`.
+    None fits a retrieval-only decoder.
     """
     if model not in DECODER_MODELS:
         raise ValueError(f"model must be one of {list(DECODER_MODELS)}; {model!r} was provided.")
@@ -249,7 +292,7 @@ def fit_decoder(
         raise ValueError("the ridge baseline fits one subject from scratch; several stores and --pretrained are MindEye's")
     if pretrained is not None and len(stores) != 1:
         raise ValueError(f"fine-tuning a pretrained decoder takes one store (the new subject); {len(stores)} were given")
-    base = None
+    base, generated = None, None
     if pretrained is not None:
         base, base_config = load_decoder(pretrained)
         if base_config["model"] != "mindeye":
@@ -258,18 +301,21 @@ def fit_decoder(
         if (target, target_source) != ("embedder-tokens", None) and (space.name, space.source) != (target, target_source or space.source):
             raise ValueError(f"the pretrained decoder predicts {space.name} ({space.source}); fine-tuning keeps its target")
         model_config = {**{k: v for k, v in base_config["mindeye"].items() if k not in ("n_voxels",)}, **(model_config or {})}
+        generated = None if base_config.get("generator") is None else GeneratorSpace.from_dict(base_config["generator"])
     else:
         space = target_space(target, target_source, device=device)
+        generated = None if generator is None else generator_space(generator, generator_embedder, device=device)
     tick = None if progress is None else (lambda k: progress("targets", k))
-    datasets = {name: load_training(path, space, device=device, sessions=sessions, progress=tick) for name, path in zip(names, stores)}
-    config = {"model": model, "target": space.to_dict(), "stores": {name: str(path) for name, path in zip(names, stores)},
+    datasets = {name: load_training(path, space, generator=generated, device=device, sessions=sessions, progress=tick)
+                for name, path in zip(names, stores)}
+    config = {"model": model, "target": space.to_dict(), "generator": None if generated is None else generated.to_dict(),
+              "stores": {name: str(path) for name, path in zip(names, stores)},
               "n_voxels": {name: data.n_voxels for name, data in datasets.items()}, "sessions": sessions,
               "pretrained": None if pretrained is None else str(pretrained)}
     started = time.perf_counter()
     if model == "ridge":
         data = datasets[names[0]]
-        decoder, info = fit_ridge_decoder(data.trial_betas, data.trial_image, data.train_targets, data.val_betas,
-                                          data.val_targets, seed=train.seed)
+        decoder, info = fit_ridge_decoder(data, seed=train.seed)
         config["ridge"] = info
         history = []
     else:
@@ -277,8 +323,10 @@ def fit_decoder(
         unknown = sorted(set(model_config or {}) - settings - {"n_tokens", "dim"})
         if unknown:
             raise ValueError(f"unknown MindEye setting {unknown[0]!r}; settings: {sorted(settings)}")
-        mindeye_config = MindEyeConfig(**{**(model_config or {}), "n_voxels": config["n_voxels"], "n_tokens": space.n_tokens,
-                                          "dim": space.dim})
+        heads = {} if generated is None else {"prior_dim": generated.embedding_dim, "prior_tokens": 1,
+                                               "low_level_shape": generated.latent_shape}
+        mindeye_config = MindEyeConfig(**{**heads, **(model_config or {}), "n_voxels": config["n_voxels"],
+                                          "n_tokens": space.n_tokens, "dim": space.dim})
         decoder, history = _train_mindeye(datasets, space, mindeye_config, train, out, device=device, resume=resume,
                                           progress=progress, pretrained=None if base is None else base.state_dict())
         config.update({"mindeye": mindeye_config.to_dict(), "train": asdict(train)})
@@ -310,7 +358,7 @@ def load_decoder(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Modu
     tensors = load_file(str(folder / "model.safetensors"))
     space = config["target"]
     if config["model"] == "ridge":
-        decoder = RidgeDecoder(tensors["weight"], tensors["bias"], tensors["voxel_mean"], space["n_tokens"], space["dim"])
+        decoder = RidgeDecoder.from_tensors(tensors, space["n_tokens"], space["dim"])
     else:
         decoder = MindEye(MindEyeConfig(**config["mindeye"]))
         decoder.load_state_dict(tensors)
@@ -328,6 +376,15 @@ def decoder_subject(folder: str | Path, config: dict, store: str | Path | None, 
     return store, subject
 
 
+def check_decoder_voxels(folder: str | Path, config: dict, store: Path, subject: str) -> None:
+    """Refuse a store whose voxel count is not the one the decoder reads for ``subject``."""
+    with open_paired(store) as opened:
+        n_voxels = opened.n_voxels
+    if n_voxels != config["n_voxels"][subject]:
+        raise ValueError(f"the decoder in {folder} reads {config['n_voxels'][subject]} voxels for {subject!r}; "
+                         f"{store} has {n_voxels}.")
+
+
 def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, subject: str | None = None, device: str = "cpu",
                      trials: int = 30) -> dict:
     """Retrieval on the test split (repeats averaged), as MindEye: ``{"retrieval": {"image_top1", "brain_top1",
@@ -338,11 +395,7 @@ def evaluate_decoder(folder: str | Path, store: str | Path | None = None, *, sub
     decoder, config = load_decoder(folder, device)
     store, subject = decoder_subject(folder, config, store, subject)
     space = TargetSpace(**config["target"])
-    with open_paired(store) as opened:
-        n_voxels = opened.n_voxels
-    if n_voxels != config["n_voxels"][subject]:
-        raise ValueError(f"the decoder in {folder} reads {config['n_voxels'][subject]} voxels for {subject!r}; "
-                         f"{store} has {n_voxels}.")
+    check_decoder_voxels(folder, config, store, subject)
     test = load_test(store, space, device=device)
     retrieval = _retrieval(decoder, test.betas, test.targets, trials=trials, subject=None if config["model"] == "ridge" else subject)
     return {"retrieval": retrieval, "n_test_images": len(test.images)}

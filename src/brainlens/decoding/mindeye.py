@@ -15,6 +15,8 @@ the network has about 940 M parameters; the defaults fit the in-silico subject (
 >>> tokens, projected = model(voxels)              # (B, 16, 64) each
 >>> shared = MindEye(MindEyeConfig(n_voxels={"s2": 1540, "s3": 1702}))   # MindEye2: a linear layer per subject
 >>> tokens, projected = shared(voxels_s2, subject="s2")
+>>> full = MindEye(MindEyeConfig(n_voxels=1619, prior_dim=128, low_level_shape=(4, 16, 16)))
+>>> tokens, projected, latents = full.predict(voxels)   # latents (B, 4, 16, 16); full.prior samples embeddings
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from brainlens.decoding.low_level import LowLevelHead
+from brainlens.decoding.prior import DiffusionPrior, PriorConfig
 
 __all__ = ["MindEyeConfig", "MindEye"]
 
@@ -42,6 +47,13 @@ class MindEyeConfig:
     dropout_first: float = 0.5  # after the first layer (as MindEye)
     dropout_blocks: float = 0.15  # inside each block (as MindEye)
     projector: int = 512  # projector width (MindEye: 2048)
+    prior_dim: int = 0  # width of the embedding the diffusion prior predicts (0: no prior)
+    prior_tokens: int = 1  # tokens of that embedding (the shipped diffusion model: 1 × 128; Versatile Diffusion: 257 × 768)
+    prior_width: int = 128  # the prior transformer's width (MindEye: 768)
+    prior_depth: int = 2  # its layers (MindEye: 6)
+    prior_heads: int = 4  # its attention heads (MindEye: 12)
+    low_level_shape: tuple[int, int, int] | None = None  # the VAE latent the low-level head predicts (None: no head)
+    low_level_width: int = 32  # channels of the low-level head's upsampler (MindEye: 64)
 
     def __post_init__(self):
         if isinstance(self.n_voxels, int):
@@ -55,6 +67,12 @@ class MindEyeConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"MindEyeConfig.{name} must be a positive integer; {value!r} was provided.")
+        if self.low_level_shape is not None:
+            self.low_level_shape = tuple(int(v) for v in self.low_level_shape)
+            if len(self.low_level_shape) != 3 or min(self.low_level_shape) < 1:
+                raise ValueError(f"MindEyeConfig.low_level_shape must be (channels, height, width); {self.low_level_shape!r} was provided.")
+        if not isinstance(self.prior_dim, int) or self.prior_dim < 0:
+            raise ValueError(f"MindEyeConfig.prior_dim must be an integer >= 0; {self.prior_dim!r} was provided.")
         if not isinstance(self.n_blocks, int) or self.n_blocks < 0:
             raise ValueError(f"MindEyeConfig.n_blocks must be an integer >= 0; {self.n_blocks!r} was provided.")
         for name in ("dropout_first", "dropout_blocks"):
@@ -64,10 +82,21 @@ class MindEyeConfig:
     @classmethod
     def nsd(cls, n_voxels: int = 15724, **changes) -> MindEyeConfig:
         """MindEye's sizes on NSD (subject 1's nsdgeneral voxels, CLIP ViT-L/14's 257 × 768 tokens)."""
-        return cls(**{"n_voxels": n_voxels, "n_tokens": 257, "dim": 768, "hidden": 4096, "projector": 2048, **changes})
+        return cls(**{"n_voxels": n_voxels, "n_tokens": 257, "dim": 768, "hidden": 4096, "projector": 2048,
+                      "prior_dim": 768, "prior_tokens": 257, "prior_width": 768, "prior_depth": 6, "prior_heads": 12,
+                      "low_level_shape": (4, 64, 64), "low_level_width": 64, **changes})
+
+    def prior_config(self) -> PriorConfig | None:
+        if not self.prior_dim:
+            return None
+        return PriorConfig(brain_tokens=self.n_tokens, brain_dim=self.dim, n_tokens=self.prior_tokens, dim=self.prior_dim,
+                           width=self.prior_width, depth=self.prior_depth, heads=self.prior_heads)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if values["low_level_shape"] is not None:
+            values["low_level_shape"] = list(values["low_level_shape"])
+        return values
 
 
 class _Block(nn.Module):
@@ -98,6 +127,10 @@ class MindEye(nn.Module):
             nn.LayerNorm(p), nn.GELU(), nn.Linear(p, p),
             nn.LayerNorm(p), nn.GELU(), nn.Linear(p, config.dim),
         )
+        prior = config.prior_config()
+        self.prior = None if prior is None else DiffusionPrior(prior)
+        shape = config.low_level_shape
+        self.low_level = None if shape is None else LowLevelHead(width, shape, config.low_level_width)
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -122,9 +155,19 @@ class MindEye(nn.Module):
 
     def tokens_from_shared(self, shared: torch.Tensor) -> torch.Tensor:
         """The shared space (B, hidden) → tokens (B, n_tokens, dim): the layers every subject shares."""
+        return self.heads_from_shared(shared)[0]
+
+    def heads_from_shared(self, shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The shared space (B, hidden) → (tokens (B, n_tokens, dim), low-level latents (B, C, h, w) or None)."""
         hidden = self.blocks(self.first(shared))  # (B, hidden)
-        return self.out(hidden).view(len(shared), self.config.n_tokens, self.config.dim)
+        tokens = self.out(hidden).view(len(shared), self.config.n_tokens, self.config.dim)
+        return tokens, None if self.low_level is None else self.low_level(hidden)
 
     def forward(self, voxels: torch.Tensor, subject: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.backbone(voxels, subject)
         return tokens, self.projector(tokens)  # the projector acts on each token
+
+    def predict(self, voxels: torch.Tensor, subject: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """voxels (B, V) → (backbone tokens, projected tokens, low-level latents or None): what reconstruction reads."""
+        tokens, latents = self.heads_from_shared(self.shared(voxels, subject))
+        return tokens, self.projector(tokens), latents
