@@ -1,10 +1,11 @@
 """MindEye training speed: brainlens's training loop against a plain PyTorch loop of the same model, same process.
 
-Both train MindEye with SoftCLIP on the same synthetic batches (random z-scored voxels, random targets) for the
-same number of steps; brainlens's loop (``brainlens.decoding.fit._train_mindeye``: accelerate, OneCycle, a
-checkpoint after the epoch, a validation retrieval of 32 images) against the bare forward, loss, backward and
-AdamW step. Prints ``decoding_speed: ratio=<brainlens samples/s / plain samples/s>`` with both rates and the
-peak memory (resident on CPU, allocated on CUDA).
+Both train MindEye, with its diffusion prior and low-level head, with SoftCLIP on the same synthetic batches
+(random z-scored voxels, random targets) for the same number of steps; brainlens's loop
+(``brainlens.decoding.fit._train_mindeye``: accelerate, OneCycle, a checkpoint after the epoch, a validation
+retrieval of 32 images) against the bare forward, loss, backward and AdamW step. Prints
+``decoding_speed: ratio=<brainlens samples/s / plain samples/s>`` with both rates and the peak memory (resident
+on CPU, allocated on CUDA).
 
     python benchmarks/decoding_speed.py                                 # in-silico size on CPU (1,619 voxels, 16 × 64)
     python benchmarks/decoding_speed.py --device cuda --size nsd        # MindEye's NSD size, fp16 (needs a GPU)
@@ -43,7 +44,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="training steps per loop (default 60)")
     args = parser.parse_args()
 
-    config = MindEyeConfig(n_voxels=1619) if args.size == "insilico" else MindEyeConfig.nsd()
+    # with the diffusion prior and the low-level head, as decode fit trains them (in-silico: the shipped generator's
+    # 128-d embedding and 8 × 16 × 16 latent; NSD: 257 × 768 tokens and Stable Diffusion's 4 × 64 × 64 latent)
+    if args.size == "insilico":
+        config = MindEyeConfig(n_voxels=1619, prior_dim=128, low_level_shape=(8, 16, 16))
+    else:
+        config = MindEyeConfig.nsd()
     n_voxels = config.n_voxels["subject"]
     batch = 32
     n_images = batch * args.steps
@@ -54,6 +60,10 @@ def main() -> None:
         train_images=np.arange(n_images),
         val_betas=rng.standard_normal((32, n_voxels), dtype=np.float32),
         val_targets=rng.standard_normal((32, config.n_tokens, config.dim), dtype=np.float32), val_images=np.arange(32),
+        train_embeddings=rng.standard_normal((n_images, config.prior_tokens, config.prior_dim), dtype=np.float32),
+        train_latents=rng.standard_normal((n_images, *config.low_level_shape), dtype=np.float32),
+        val_embeddings=rng.standard_normal((32, config.prior_tokens, config.prior_dim), dtype=np.float32),
+        val_latents=rng.standard_normal((32, *config.low_level_shape), dtype=np.float32),
     )
     precision = "fp16" if args.device.startswith("cuda") and args.size == "nsd" else "no"
     train = replace(TrainConfig(epochs=1, batch_size=batch, mixed_precision=precision), mixco_fraction=0.0)
@@ -66,13 +76,17 @@ def main() -> None:
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     voxels_all = torch.from_numpy(data.trial_betas)
     targets_all = F.normalize(torch.from_numpy(data.train_targets).flatten(1), dim=-1)
+    embeddings_all, latents_all = torch.from_numpy(data.train_embeddings), torch.from_numpy(data.train_latents)
     started = time.perf_counter()
     for step in range(args.steps):
         voxels = voxels_all[step * batch : (step + 1) * batch].to(args.device)
         target = targets_all[step * batch : (step + 1) * batch].to(args.device)
         with torch.autocast(args.device.split(":")[0], dtype=torch.float16, enabled=precision == "fp16"):
-            _, projected = model(voxels)
-            loss = soft_clip_loss(F.normalize(projected.float().flatten(1), dim=-1), target, 0.005)
+            tokens, latents = model.heads_from_shared(model.shared(voxels))
+            projected = model.projector(tokens)
+            loss = (soft_clip_loss(F.normalize(projected.float().flatten(1), dim=-1), target, 0.005)
+                    + 30 * model.prior.loss(tokens, embeddings_all[step * batch : (step + 1) * batch].to(args.device))
+                    + 0.5 * F.l1_loss(latents.float(), latents_all[step * batch : (step + 1) * batch].to(args.device)))
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimiser)

@@ -148,3 +148,29 @@ def test_cli_decode_fit_and_evaluate(small_store, tmp_path, capsys):
     assert json.loads((tmp_path / "again.json").read_text())["retrieval"] == metrics["retrieval"]
     assert main(["decode", "fit", "--store", str(small_store), "--out", str(out), "--set", "hidden"]) == 1
     assert "--set takes NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch_reach_the_single_process_retrieval(tmp_path_factory, tmp_path):
+    """Data-parallel training on CPU (gloo): each process takes half of every batch and DDP averages the gradients."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.decoding.conftest import _simulated
+
+    store = _simulated(tmp_path_factory.mktemp("ddp"), 2, 1500, 750)
+    fit = ["decode", "fit", "--store", str(store), "--epochs", "15", "--generator", "none",
+           "--set", "hidden=256", "--set", "n_blocks=2", "--set", "projector=128"]
+    single = fit_decoder(store, tmp_path / "one", model_config={"hidden": 256, "n_blocks": 2, "projector": 128},
+                         train=TrainConfig(epochs=15), generator=None)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "brainlens.cli", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*launch, *fit, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["retrieval"]["n"] == single["retrieval"]["n"] == 150
+    for way in ("image_top1", "brain_top1"):
+        assert single["retrieval"][way] > 0.3
+        assert abs(two["retrieval"][way] - single["retrieval"][way]) <= 0.02, (two["retrieval"], single["retrieval"])

@@ -36,6 +36,8 @@ def cmd_decode_fit(args: argparse.Namespace) -> int:
                               device=args.device, resume=args.resume, progress=bars)
     finally:
         bars.close()
+    if not metrics:  # another process of an accelerate launch run: the main one reports
+        return 0
     retrieval = metrics["retrieval"]
     print(f"saved {args.out}: test retrieval top-1 among {retrieval['n']} (chance {retrieval['chance']:.4f}): image "
           f"{retrieval['image_top1']:.3f}, brain {retrieval['brain_top1']:.3f} over {metrics['n_test_images']} test images")

@@ -129,11 +129,43 @@ class _TrialSampler:
         return images, torch.from_numpy(self.order[self.starts[images.numpy()] + offsets])
 
 
+class _MindEyeLoss(torch.nn.Module):
+    """One batch's training loss as one module call, so that DistributedDataParallel (several processes under
+    ``accelerate launch``) sees every parameter's use and averages every gradient: the contrastive loss (BiMixCo
+    while ``mix``, else SoftCLIP), the prior's MSE and the low-level L1, at the given weights."""
+
+    def __init__(self, model: MindEye, prior_weight: float, low_level_weight: float):
+        super().__init__()
+        self.model = model
+        self.prior_weight, self.low_level_weight = prior_weight, low_level_weight
+
+    def forward(self, voxels: dict[str, torch.Tensor], target: torch.Tensor, *, mix: bool, temperature: float,
+                embeddings: torch.Tensor | None = None, latents: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """voxels {subject: (b, V)}, target (B, T·D) normalised, embeddings (B, 1, D), latents (B, C, h, w)."""
+        model = self.model
+        shared = torch.cat([model.shared(values, name) for name, values in voxels.items()])  # (B, hidden)
+        if mix:  # MindEye2 mixes in the shared space, where every subject's voxels meet
+            shared, perm, beta, _ = mixco(shared)
+        tokens, predicted_latents = model.heads_from_shared(shared)
+        projected = _flat_normalised(model.projector(tokens).float())
+        contrastive = mixco_nce(projected, target, perm, beta, temperature) if mix else soft_clip_loss(projected, target, temperature)
+        parts = {"contrastive": contrastive}
+        loss = contrastive
+        if model.prior is not None:  # conditioned on the backbone's tokens, as MindEye
+            parts["prior"] = model.prior.loss(tokens, embeddings)
+            loss = loss + self.prior_weight * parts["prior"]
+        if predicted_latents is not None:
+            parts["low_level"] = F.l1_loss(predicted_latents.float(), latents)
+            loss = loss + self.low_level_weight * parts["low_level"]
+        return loss, parts
+
+
 def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_config: MindEyeConfig, train: TrainConfig,
                    out: Path, *, device: str, resume: bool, progress: Progress | None,
-                   pretrained: dict[str, torch.Tensor] | None = None) -> tuple[MindEye, list[dict]]:
+                   pretrained: dict[str, torch.Tensor] | None = None) -> tuple[MindEye, list[dict], bool]:
     """Train MindEye on one subject, or MindEye2-style on several (each batch split equally between them);
-    ``pretrained`` weights (all but the subject layers) start a fine-tuning run."""
+    ``pretrained`` weights (all but the subject layers) start a fine-tuning run. Returns the model, the history
+    and whether this is the main process (under ``accelerate launch`` only the main one saves)."""
     from accelerate import Accelerator
 
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=train.mixed_precision)
@@ -164,45 +196,40 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history, first_epoch = json.loads(state["history"]), int(state["epoch"]) + 1
-    model, optimiser = accelerator.prepare(model, optimiser)
-    unwrapped = accelerator.unwrap_model(model)
+    step_loss, optimiser = accelerator.prepare(_MindEyeLoss(model, train.prior_weight, train.low_level_weight), optimiser)
+    unwrapped = accelerator.unwrap_model(step_loss).model
+    # with several processes (accelerate launch), each takes every n-th sample of each batch; DDP averages the gradients
+    n_processes = accelerator.num_processes
+    if per_subject < n_processes:
+        raise ValueError(f"a batch of {train.batch_size} split between {len(subjects)} subject(s) and {n_processes} processes "
+                         f"leaves a process without samples; raise the batch size.")
+    shard = slice(accelerator.process_index, None, n_processes)
 
     samplers = {name: _TrialSampler(data) for name, data in datasets.items()}
     mixco_epochs = int(round(train.mixco_fraction * train.epochs))
     for epoch in range(first_epoch, train.epochs):
         started = time.perf_counter()
-        model.train()
+        step_loss.train()
         picks = {name: sampler.epoch(steps_per_epoch * per_subject) for name, sampler in samplers.items()}
         temperature = MIXCO_TEMPERATURE if epoch < mixco_epochs else soft_clip_temperature(epoch, mixco_epochs, train.epochs - 1)
         losses, part_sums = [], {}
         for step in range(steps_per_epoch):
             part = slice(step * per_subject, (step + 1) * per_subject)
             with accelerator.autocast():
-                shared, targets, embeddings, latents = [], [], [], []
-                for name in subjects:
-                    images, trials = picks[name][0][part], picks[name][1][part]
+                voxels, targets, embeddings, latents = {}, [], [], []
+                for name in subjects:  # this process's share of each subject's part of the batch
+                    images, trials = picks[name][0][part][shard], picks[name][1][part][shard]
                     sampler = samplers[name]
-                    shared.append(unwrapped.shared(sampler.betas[trials].to(accelerator.device), name))
+                    voxels[name] = sampler.betas[trials].to(accelerator.device)
                     targets.append(sampler.targets[images])
                     if sampler.embeddings is not None:
                         embeddings.append(sampler.embeddings[images])
                         latents.append(sampler.latents[images])
-                shared, target = torch.cat(shared), torch.cat(targets).to(accelerator.device)
-                if epoch < mixco_epochs:  # MindEye2 mixes in the shared space, where every subject's voxels meet
-                    shared, perm, mix, _ = mixco(shared)
-                tokens, predicted_latents = unwrapped.heads_from_shared(shared)
-                projected = _flat_normalised(unwrapped.projector(tokens).float())
-                if epoch < mixco_epochs:
-                    contrastive = mixco_nce(projected, target, perm, mix, temperature)
-                else:
-                    contrastive = soft_clip_loss(projected, target, temperature)
-                parts = {"contrastive": contrastive}
-                if unwrapped.prior is not None:  # conditioned on the backbone's tokens, as MindEye
-                    parts["prior"] = unwrapped.prior.loss(tokens, torch.cat(embeddings).to(accelerator.device))
-                if predicted_latents is not None:
-                    parts["low_level"] = F.l1_loss(predicted_latents.float(), torch.cat(latents).to(accelerator.device))
-                loss = (contrastive + train.prior_weight * parts.get("prior", 0.0)
-                        + train.low_level_weight * parts.get("low_level", 0.0))
+                heads = {"embeddings": torch.cat(embeddings).to(accelerator.device)} if embeddings else {}
+                if latents:
+                    heads["latents"] = torch.cat(latents).to(accelerator.device)
+                loss, parts = step_loss(voxels, torch.cat(targets).to(accelerator.device), mix=epoch < mixco_epochs,
+                                        temperature=temperature, **heads)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"MindEye training stopped: the loss is {loss.item()} at epoch {epoch}, "
                                          f"step {step} (global step {epoch * steps_per_epoch + step}).")
@@ -232,7 +259,8 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
                 "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
                 "history": json.dumps(history),
             })
-    return unwrapped.cpu().eval(), history
+        accelerator.wait_for_everyone()
+    return unwrapped.cpu().eval(), history, accelerator.is_main_process
 
 
 def _save(out: Path, model: torch.nn.Module, config: dict) -> None:
@@ -276,7 +304,8 @@ def fit_decoder(
     fresh linear layer for the one store given; ``sessions`` keeps the first K sessions of training trials (in
     order, as MindEye2's one-hour fine-tuning).
     With ``evaluate`` the saved decoder is scored on each store's test split (:func:`evaluate_decoder`). Returns
-    the metrics written to ``out/metrics.json``: ``retrieval`` of the first store, and per subject under ``subjects``.
+    the metrics written to ``out/metrics.json``: ``retrieval`` of the first store, and per subject under ``subjects``
+    (an empty dict in the other processes of an ``accelerate launch`` run: the main process saves and scores).
     generator: the diffusion pipeline reconstructions are drawn with (conditioned on ``generator_embedder``'s
     embeddings); the decoder learns its conditioning embedding (MindEye's diffusion prior; the ridge baseline:
     a ridge map) and its VAE latent (the low-level head) for :func:`brainlens.decoding.reconstruct.reconstruct`.
@@ -327,8 +356,11 @@ def fit_decoder(
                                                "low_level_shape": generated.latent_shape}
         mindeye_config = MindEyeConfig(**{**heads, **(model_config or {}), "n_voxels": config["n_voxels"],
                                           "n_tokens": space.n_tokens, "dim": space.dim})
-        decoder, history = _train_mindeye(datasets, space, mindeye_config, train, out, device=device, resume=resume,
-                                          progress=progress, pretrained=None if base is None else base.state_dict())
+        decoder, history, main_process = _train_mindeye(datasets, space, mindeye_config, train, out, device=device,
+                                                        resume=resume, progress=progress,
+                                                        pretrained=None if base is None else base.state_dict())
+        if not main_process:  # under accelerate launch, the main process saves and scores
+            return {}
         config.update({"mindeye": mindeye_config.to_dict(), "train": asdict(train)})
     _save(out, decoder, config)
     metrics = {"model": model, "target": space.name, "fit_seconds": round(time.perf_counter() - started, 1), "history": history,
