@@ -32,6 +32,11 @@ def test_ridge_decoder_retrieves_above_chance_and_chooses_its_penalty_on_validat
     decoder, _ = load_decoder(tmp_path / "ridge")
     assert evaluate_decoder(tmp_path / "ridge") == {k: metrics[k] for k in ("retrieval", "n_test_images")}
     assert decoder(torch.zeros(2, decoder.n_voxels)).shape == (2, 16, 64)
+    # Brain-Diffuser's maps to the generator's embedding and latent, each penalty chosen on validation
+    assert config["generator"]["pipeline"] == "diffusion" and config["ridge"]["embedding_alpha"] in config["ridge"]["alphas"]
+    assert 0 < config["ridge"]["val_embedding_cosine"] <= 1 and config["ridge"]["val_latent_mse"] > 0
+    assert decoder.head(torch.zeros(2, decoder.n_voxels), "embedding").shape == (2, 1, config["generator"]["embedding_dim"])
+    assert decoder.head(torch.zeros(2, decoder.n_voxels), "latent").shape == (2, *config["generator"]["latent_shape"])
 
 
 def test_mindeye_trains_bimixco_then_softclip_and_scores_retrieval(small_store, tmp_path):
@@ -43,6 +48,11 @@ def test_mindeye_trains_bimixco_then_softclip_and_scores_retrieval(small_store, 
     decoder, config = load_decoder(tmp_path / "me")
     assert config["mindeye"]["hidden"] == 64 and config["target"]["name"] == "embedder-tokens"
     assert (tmp_path / "me" / "checkpoint.pt").is_file()
+    # the prior and the low-level head train with the backbone, each loss logged
+    assert {"contrastive_loss", "prior_loss", "low_level_loss", "val_low_level_l1"} <= set(metrics["history"][0])
+    assert config["mindeye"]["prior_dim"] == config["generator"]["embedding_dim"]
+    assert config["mindeye"]["low_level_shape"] == config["generator"]["latent_shape"]
+    assert decoder.prior is not None and decoder.low_level is not None
 
 
 def test_an_interrupted_run_resumes_to_the_same_model(small_store, tmp_path, monkeypatch):
