@@ -8,7 +8,8 @@ GELU, Dropout(0.15); Linear(hidden → n_tokens · dim). The projector, applied 
 embedding the contrastive losses and retrieval compare with the target: LayerNorm, GELU, Linear(dim →
 projector), LayerNorm, GELU, Linear(projector → projector), LayerNorm, GELU, Linear(projector → dim). At
 MindEye's NSD sizes (:meth:`MindEyeConfig.nsd`: 15,724 voxels, hidden 4096, 257 × 768 tokens, projector 2048)
-the network has about 940 M parameters; the defaults fit the in-silico subject (about 7 M).
+the backbone and projector have about 940 M parameters (1,061 M with the prior's 46 M and the low-level head's
+67 M); the defaults fit the in-silico subject (about 7 M; 8.3 M with the prior and the low-level head).
 
 >>> config = MindEyeConfig(n_voxels=1619)          # 16 × 64 embedder tokens
 >>> model = MindEye(config)
