@@ -113,3 +113,15 @@ def test_cli_decode_reconstruct(mindeye_dir, tmp_path, capsys):
     assert (out / "table.png").is_file() and (out / "grid.png").is_file()
     assert main(["decode", "reconstruct", "--decoder", str(tmp_path / "missing"), "--out", str(out)]) == 1
     assert "decoder file missing" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_fit_and_reconstruct_on_cuda_with_mixed_precision(small_store, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    out = tmp_path / "dec"
+    metrics = fit_decoder(small_store, out, model_config=TINY, train=TrainConfig(epochs=2, batch_size=16, mixed_precision="fp16"),
+                          device="cuda")
+    assert 0 <= metrics["retrieval"]["image_top1"] <= 1
+    result = reconstruct(out, tmp_path / "r", n=2, settings=QUICK, device="cuda")
+    assert result["n_images"] == 2 and -1 <= result["table"]["pixcorr"] <= 1

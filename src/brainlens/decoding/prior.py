@@ -133,7 +133,11 @@ class DiffusionPrior(nn.Module):
         batch, device = len(brain), brain.device
         null = self.null_brain.to(brain.dtype).expand_as(brain)
         shape = (batch, self.config.n_tokens, self.config.dim)
-        x = torch.randn(shape, generator=generator, device=device)
+
+        def noise() -> torch.Tensor:  # drawn where the generator lives (a CPU generator may drive a GPU run)
+            return torch.randn(shape, generator=generator, device=device if generator is None else generator.device).to(device)
+
+        x = noise()
         abar = self.alphas_cumprod
         for step in reversed(range(self.config.timesteps)):
             t = torch.full((batch,), step, device=device, dtype=torch.long)
@@ -148,5 +152,5 @@ class DiffusionPrior(nn.Module):
             beta = 1 - a_t / a_prev
             mean = (a_prev.sqrt() * beta / (1 - a_t)) * x0 + ((1 - beta).sqrt() * (1 - a_prev) / (1 - a_t)) * x
             variance = beta * (1 - a_prev) / (1 - a_t)
-            x = mean + variance.sqrt() * torch.randn(shape, generator=generator, device=device)
+            x = mean + variance.sqrt() * noise()
         return F.normalize(x, dim=-1)
