@@ -4,12 +4,11 @@
 network, with its diffusion ``prior`` and ``low_level`` head; ``losses`` its contrastive losses (BiMixCo,
 SoftCLIP); ``ridge`` the linear baseline; ``generator`` the diffusion model reconstructions are drawn with and
 what a decoder learns to give it; ``data`` the store's splits with their targets; ``fit`` trains, saves, loads
-and scores decoders; ``reconstruct`` turns test brains into images and scores them.
+and scores decoders; ``reconstruct`` turns test brains into images and scores them
+(``from brainlens.decoding.reconstruct import reconstruct``).
 """
 
 from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder
 from brainlens.decoding.mindeye import MindEye, MindEyeConfig
-from brainlens.decoding.reconstruct import ReconstructionSettings, reconstruct
 
-__all__ = ["MindEye", "MindEyeConfig", "ReconstructionSettings", "TrainConfig", "evaluate_decoder", "fit_decoder",
-           "load_decoder", "reconstruct"]
+__all__ = ["MindEye", "MindEyeConfig", "TrainConfig", "evaluate_decoder", "fit_decoder", "load_decoder"]
