@@ -225,11 +225,10 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
                     if sampler.embeddings is not None:
                         embeddings.append(sampler.embeddings[images])
                         latents.append(sampler.latents[images])
-                heads = {"embeddings": torch.cat(embeddings).to(accelerator.device)} if embeddings else {}
-                if latents:
-                    heads["latents"] = torch.cat(latents).to(accelerator.device)
                 loss, parts = step_loss(voxels, torch.cat(targets).to(accelerator.device), mix=epoch < mixco_epochs,
-                                        temperature=temperature, **heads)
+                                        temperature=temperature,
+                                        embeddings=torch.cat(embeddings).to(accelerator.device) if embeddings else None,
+                                        latents=torch.cat(latents).to(accelerator.device) if latents else None)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"MindEye training stopped: the loss is {loss.item()} at epoch {epoch}, "
                                          f"step {step} (global step {epoch * steps_per_epoch + step}).")
@@ -390,7 +389,9 @@ def load_decoder(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Modu
     tensors = load_file(str(folder / "model.safetensors"))
     space = config["target"]
     if config["model"] == "ridge":
-        decoder = RidgeDecoder.from_tensors(tensors, space["n_tokens"], space["dim"])
+        generator = config.get("generator")
+        shapes = {} if generator is None else {"embedding": (1, generator["embedding_dim"]), "latent": tuple(generator["latent_shape"])}
+        decoder = RidgeDecoder.from_tensors(tensors, space["n_tokens"], space["dim"], shapes)
     else:
         decoder = MindEye(MindEyeConfig(**config["mindeye"]))
         decoder.load_state_dict(tensors)

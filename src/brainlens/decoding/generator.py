@@ -8,7 +8,7 @@ embeddings it was trained on, and records their shapes in the decoder's config, 
 loads the same pair.
 
 In-silico the generator is the shipped ``diffusion`` pipeline, conditioned on the shipped ``embedder``'s
-L2-normalised 128-d image embedding, on 4 × 16 × 16 latents of 64-pixel images.
+L2-normalised 128-d image embedding, on 8 × 16 × 16 latents of 64-pixel images.
 """
 
 from __future__ import annotations

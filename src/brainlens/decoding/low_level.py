@@ -5,7 +5,7 @@ the brain carries, which the embedding alone does not fix. As MindEye2's "blurry
 backbone's hidden features: Linear(hidden → width · (h/4) · (w/4)), then two stages of GroupNorm, SiLU,
 2× nearest upsampling and a 3 × 3 convolution, then GroupNorm, SiLU and a 3 × 3 convolution to the latent's
 channels. Trained with L1 against the generator's scaled VAE latents. For the shipped VAE the latent is
-4 × 16 × 16 (from a 4 × 4 grid); for Stable Diffusion's at 512 px, 4 × 64 × 64 (from 16 × 16, as MindEye).
+8 × 16 × 16 (from a 4 × 4 grid); for Stable Diffusion's at 512 px, 4 × 64 × 64 (from 16 × 16, as MindEye).
 
 >>> head = LowLevelHead(hidden=1024, latent_shape=(4, 16, 16))
 >>> latents = head(features)          # features (B, 1024) → (B, 4, 16, 16)

@@ -154,15 +154,17 @@ class MindEye(nn.Module):
         """voxels (B, V) → tokens (B, n_tokens, dim): what the diffusion prior and regression read."""
         return self.tokens_from_shared(self.shared(voxels, subject))
 
+    def _tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.out(hidden).view(len(hidden), self.config.n_tokens, self.config.dim)
+
     def tokens_from_shared(self, shared: torch.Tensor) -> torch.Tensor:
         """The shared space (B, hidden) → tokens (B, n_tokens, dim): the layers every subject shares."""
-        return self.heads_from_shared(shared)[0]
+        return self._tokens(self.blocks(self.first(shared)))
 
     def heads_from_shared(self, shared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The shared space (B, hidden) → (tokens (B, n_tokens, dim), low-level latents (B, C, h, w) or None)."""
         hidden = self.blocks(self.first(shared))  # (B, hidden)
-        tokens = self.out(hidden).view(len(shared), self.config.n_tokens, self.config.dim)
-        return tokens, None if self.low_level is None else self.low_level(hidden)
+        return self._tokens(hidden), None if self.low_level is None else self.low_level(hidden)
 
     def forward(self, voxels: torch.Tensor, subject: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.backbone(voxels, subject)

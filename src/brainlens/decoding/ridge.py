@@ -50,20 +50,12 @@ class RidgeDecoder(nn.Module):
             self.head_shapes[name] = tuple(int(v) for v in shape)
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor], n_tokens: int, dim: int) -> RidgeDecoder:
-        """The decoder saved as ``state_dict()`` (which keeps each map's output shape beside its weights)."""
-        heads = {}
-        for name in HEADS:
-            if f"{name}_weight" in tensors:
-                shape = tuple(tensors[f"{name}_shape"].tolist())
-                heads[name] = (tensors[f"{name}_weight"], tensors[f"{name}_bias"], shape)
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], n_tokens: int, dim: int,
+                     head_shapes: dict[str, tuple[int, ...]]) -> RidgeDecoder:
+        """The decoder saved as ``state_dict()``; ``head_shapes`` gives each map's output shape (from the generator
+        recorded in the decoder's config)."""
+        heads = {name: (tensors[f"{name}_weight"], tensors[f"{name}_bias"], shape) for name, shape in head_shapes.items()}
         return cls(tensors["weight"], tensors["bias"], tensors["voxel_mean"], n_tokens, dim, heads)
-
-    def state_dict(self, *args, **kwargs):
-        state = super().state_dict(*args, **kwargs)
-        for name, shape in self.head_shapes.items():
-            state[f"{name}_shape"] = torch.tensor(shape)
-        return state
 
     @property
     def n_voxels(self) -> int:
