@@ -53,6 +53,9 @@ def test_mindeye_trains_bimixco_then_softclip_and_scores_retrieval(small_store, 
     assert config["mindeye"]["prior_dim"] == config["generator"]["embedding_dim"]
     assert config["mindeye"]["low_level_shape"] == config["generator"]["latent_shape"]
     assert decoder.prior is not None and decoder.low_level is not None
+    # MindEye's prior weight for a single-embedding target (the shipped generator's), recorded as trained
+    assert config["train"]["prior_weight"] == fit_module.mindeye_prior_weight(1) == 0.03
+    assert fit_module.mindeye_prior_weight(257) == 30.0
 
 
 def test_an_interrupted_run_resumes_to_the_same_model(small_store, tmp_path, monkeypatch):

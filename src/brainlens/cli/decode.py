@@ -126,7 +126,9 @@ def add_commands(commands) -> None:
                    "its VAE latent (the low-level head); 'none' fits a retrieval-only decoder")
     p.add_argument("--generator-embedder", default="embedder",
                    help="the embedder whose image embeddings the generator is conditioned on (default the shipped embedder)")
-    p.add_argument("--prior-weight", type=float, default=30.0, help="MindEye: weight of the prior's loss (default 30, as MindEye)")
+    p.add_argument("--prior-weight", type=float,
+                   help="MindEye: weight of the prior's loss (default MindEye's for the generator's embedding: 30 for "
+                   "token targets, 0.03 for a single embedding such as the shipped generator's)")
     p.add_argument("--low-level-weight", type=float, default=0.5,
                    help="MindEye: weight of the low-level head's L1 loss (default 0.5, as MindEye2)")
     p.set_defaults(func=cmd_decode_fit)

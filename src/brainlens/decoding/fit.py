@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,9 @@ class TrainConfig:
     mixco_fraction: float = 1 / 3  # the first third of epochs trains with BiMixCo, the rest with SoftCLIP
     seed: int = 0
     mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate; fp16 needs a GPU)
-    prior_weight: float = 30.0  # the diffusion prior's MSE in the total loss (as MindEye)
+    # the diffusion prior's MSE in the total loss; None: MindEye's weight for the prior's target, 30 for token targets
+    # (257 × 768) and 0.03 for a single embedding (1 × 768), which the in-silico generator's embedding is
+    prior_weight: float | None = None
     low_level_weight: float = 0.5  # the low-level head's L1 in the total loss (as MindEye2)
 
     def __post_init__(self):
@@ -58,10 +60,19 @@ class TrainConfig:
         if not 0.0 <= self.mixco_fraction <= 1.0:
             raise ValueError(f"TrainConfig.mixco_fraction must be in [0, 1]; {self.mixco_fraction!r} was provided.")
         for name in ("prior_weight", "low_level_weight"):
+            if name == "prior_weight" and self.prior_weight is None:
+                continue
             if not getattr(self, name) >= 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0; {getattr(self, name)!r} was provided.")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"TrainConfig.mixed_precision must be 'no', 'fp16' or 'bf16'; {self.mixed_precision!r} was provided.")
+
+
+def mindeye_prior_weight(prior_tokens: int) -> float:
+    """MindEye's weight of the prior's loss for a target of ``prior_tokens`` tokens: 30 for token targets
+    (257 × 768), 0.03 for a single embedding (1 × 768). With the larger weight on a single embedding the prior's
+    loss outweighs the contrastive one and costs retrieval (benchmarks/RESULTS.md)."""
+    return 30.0 if prior_tokens > 1 else 0.03
 
 
 def _flat_normalised(tokens: torch.Tensor) -> torch.Tensor:
@@ -355,6 +366,8 @@ def fit_decoder(
                                                "low_level_shape": generated.latent_shape}
         mindeye_config = MindEyeConfig(**{**heads, **(model_config or {}), "n_voxels": config["n_voxels"],
                                           "n_tokens": space.n_tokens, "dim": space.dim})
+        if train.prior_weight is None:
+            train = replace(train, prior_weight=mindeye_prior_weight(mindeye_config.prior_tokens))
         decoder, history, main_process = _train_mindeye(datasets, space, mindeye_config, train, out, device=device,
                                                         resume=resume, progress=progress,
                                                         pretrained=None if base is None else base.state_dict())
