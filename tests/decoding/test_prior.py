@@ -26,6 +26,20 @@ def test_the_ancestral_chain_returns_the_target_of_a_perfect_denoiser(monkeypatc
     assert torch.allclose(sampled, target, atol=1e-5)
 
 
+def test_clip_tokens_keep_their_own_scale_through_the_chain(monkeypatch):
+    """Versatile Diffusion's tokens are divided by the class token's norm, not each normalised: the prior denoises
+    them as given (times √dim) and returns them in that scale."""
+    from dataclasses import replace
+
+    prior = DiffusionPrior(replace(SMALL, n_tokens=3, unit_tokens=False))
+    target = torch.randn(4, 3, 6)
+    target = target / target[:, :1].norm(dim=-1, keepdim=True)  # class token unit-norm, the others not
+    assert torch.allclose(prior.scaled(target), target * 6**0.5)
+    monkeypatch.setattr(prior, "forward", lambda noisy, t, brain: prior.scaled(target))
+    sampled = prior.sample(torch.zeros(4, 3, 8), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(sampled, target, atol=1e-5)
+
+
 def test_sampling_is_repeatable_unit_norm_and_guidance_changes_it():
     torch.manual_seed(0)
     prior = DiffusionPrior(SMALL)

@@ -121,11 +121,13 @@ def add_commands(commands) -> None:
     p.add_argument("--sessions", type=int, help="train on the first K sessions of training trials only (MindEye2's one hour: 1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
     p.add_argument("--generator", default="diffusion",
-                   help="the diffusion pipeline reconstructions are drawn with (a shipped name or folder; default the "
-                   "shipped diffusion model): the decoder learns its conditioning embedding (MindEye's diffusion prior) and "
-                   "its VAE latent (the low-level head); 'none' fits a retrieval-only decoder")
+                   help="the diffusion pipeline reconstructions are drawn with: a shipped name or folder (default the "
+                   "shipped diffusion model), or Versatile Diffusion's image variation as MindEye (shi-labs/versatile-diffusion "
+                   "from the local cache, or a folder in its layout); the decoder learns its conditioning embedding (MindEye's "
+                   "diffusion prior) and its VAE latent (the low-level head); 'none' fits a retrieval-only decoder")
     p.add_argument("--generator-embedder", default="embedder",
-                   help="the embedder whose image embeddings the generator is conditioned on (default the shipped embedder)")
+                   help="the embedder whose image embeddings the generator is conditioned on (default the shipped embedder; "
+                   "Versatile Diffusion brings its own CLIP image encoder)")
     p.add_argument("--prior-weight", type=float,
                    help="MindEye: weight of the prior's loss (default MindEye's for the generator's embedding: 30 for "
                    "token targets, 0.03 for a single embedding such as the shipped generator's)")

@@ -362,7 +362,8 @@ def fit_decoder(
         unknown = sorted(set(model_config or {}) - settings - {"n_tokens", "dim"})
         if unknown:
             raise ValueError(f"unknown MindEye setting {unknown[0]!r}; settings: {sorted(settings)}")
-        heads = {} if generated is None else {"prior_dim": generated.embedding_dim, "prior_tokens": 1,
+        heads = {} if generated is None else {"prior_dim": generated.embedding_dim, "prior_tokens": generated.embedding_tokens,
+                                               "prior_unit_tokens": generated.conditioning == "embedding",
                                                "low_level_shape": generated.latent_shape}
         mindeye_config = MindEyeConfig(**{**heads, **(model_config or {}), "n_voxels": config["n_voxels"],
                                           "n_tokens": space.n_tokens, "dim": space.dim})
@@ -402,8 +403,9 @@ def load_decoder(folder: str | Path, device: str = "cpu") -> tuple[torch.nn.Modu
     tensors = load_file(str(folder / "model.safetensors"))
     space = config["target"]
     if config["model"] == "ridge":
-        generator = config.get("generator")
-        shapes = {} if generator is None else {"embedding": (1, generator["embedding_dim"]), "latent": tuple(generator["latent_shape"])}
+        generator = None if config.get("generator") is None else GeneratorSpace.from_dict(config["generator"])
+        shapes = {} if generator is None else {"embedding": (generator.embedding_tokens, generator.embedding_dim),
+                                               "latent": generator.latent_shape}
         decoder = RidgeDecoder.from_tensors(tensors, space["n_tokens"], space["dim"], shapes)
     else:
         decoder = MindEye(MindEyeConfig(**config["mindeye"]))

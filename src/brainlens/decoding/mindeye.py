@@ -53,6 +53,7 @@ class MindEyeConfig:
     prior_width: int = 128  # the prior transformer's width (MindEye: 768)
     prior_depth: int = 2  # its layers (MindEye: 6)
     prior_heads: int = 4  # its attention heads (MindEye: 12)
+    prior_unit_tokens: bool = True  # the prior's targets are unit-norm tokens (the shipped generator's); False for CLIP tokens
     low_level_shape: tuple[int, int, int] | None = None  # the VAE latent the low-level head predicts (None: no head)
     low_level_width: int = 32  # channels of the low-level head's upsampler (MindEye: 64)
 
@@ -85,13 +86,14 @@ class MindEyeConfig:
         """MindEye's sizes on NSD (subject 1's nsdgeneral voxels, CLIP ViT-L/14's 257 × 768 tokens)."""
         return cls(**{"n_voxels": n_voxels, "n_tokens": 257, "dim": 768, "hidden": 4096, "projector": 2048,
                       "prior_dim": 768, "prior_tokens": 257, "prior_width": 768, "prior_depth": 6, "prior_heads": 12,
-                      "low_level_shape": (4, 64, 64), "low_level_width": 64, **changes})
+                      "prior_unit_tokens": False, "low_level_shape": (4, 64, 64), "low_level_width": 64, **changes})
 
     def prior_config(self) -> PriorConfig | None:
         if not self.prior_dim:
             return None
         return PriorConfig(brain_tokens=self.n_tokens, brain_dim=self.dim, n_tokens=self.prior_tokens, dim=self.prior_dim,
-                           width=self.prior_width, depth=self.prior_depth, heads=self.prior_heads)
+                           width=self.prior_width, depth=self.prior_depth, heads=self.prior_heads,
+                           unit_tokens=self.prior_unit_tokens)
 
     def to_dict(self) -> dict:
         values = asdict(self)

@@ -2,10 +2,12 @@
 
 A DALL-E 2 style prior: a non-causal transformer reads ``[brain tokens | time token | noisy target tokens]``
 (each with a learned position) and predicts the clean target (x₀) at the noisy tokens' positions. Targets
-are L2-normalised embeddings scaled by √dim, so each value is about unit-sized; training noises them on a
-cosine schedule of ``timesteps`` steps and drops the brain tokens (to a learned null) for a fraction of
-samples, so sampling can use classifier-free guidance. :meth:`DiffusionPrior.sample` runs the whole
-ancestral (DDPM) chain and returns unit-norm embeddings.
+are scaled by √dim, so each value is about unit-sized: L2-normalised embeddings (``unit_tokens``, the shipped
+generator's), or CLIP tokens as MindEye gives them (already divided by their class token's norm, Versatile
+Diffusion's conditioning). Training noises them on a cosine schedule of ``timesteps`` steps and drops the
+brain tokens (to a learned null) for a fraction of samples, so sampling can use classifier-free guidance.
+:meth:`DiffusionPrior.sample` runs the whole ancestral (DDPM) chain and returns embeddings in the targets' own
+scale.
 
 The defaults fit the in-silico subject (brain tokens 16 × 64 → the shipped diffusion model's one 128-d
 embedding); MindEye's NSD prior (width 768, depth 6, 12 heads, 257 × 768 tokens each way) is
@@ -39,6 +41,7 @@ class PriorConfig:
     heads: int = 4  # attention heads (MindEye: 12)
     timesteps: int = 100  # diffusion steps (as MindEye)
     condition_drop: float = 0.2  # brain tokens replaced by the null for this fraction of samples (as MindEye)
+    unit_tokens: bool = True  # targets are unit-norm per token (the shipped generator's); False: taken as given (CLIP tokens)
 
     def __post_init__(self):
         for name in ("brain_tokens", "brain_dim", "n_tokens", "dim", "width", "depth", "heads", "timesteps"):
@@ -109,8 +112,9 @@ class DiffusionPrior(nn.Module):
         return self.target_out(self.norm(hidden[:, -self.config.n_tokens :]))
 
     def scaled(self, target: torch.Tensor) -> torch.Tensor:
-        """Embeddings (B, n_tokens, dim) → the space the prior denoises in: unit norm per token, times √dim."""
-        return F.normalize(target.float(), dim=-1) * math.sqrt(self.config.dim)
+        """Embeddings (B, n_tokens, dim) → the space the prior denoises in: (unit norm per token,) times √dim."""
+        target = F.normalize(target.float(), dim=-1) if self.config.unit_tokens else target.float()
+        return target * math.sqrt(self.config.dim)
 
     def loss(self, brain: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """MSE of the predicted clean target at a random step, with condition dropout (training)."""
@@ -127,7 +131,8 @@ class DiffusionPrior(nn.Module):
 
     @torch.no_grad()
     def sample(self, brain: torch.Tensor, *, guidance: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Unit-norm embeddings (B, n_tokens, dim) drawn by the full ancestral chain; ``guidance`` > 1 extrapolates
+        """Embeddings (B, n_tokens, dim) drawn by the full ancestral chain, unit-norm per token with ``unit_tokens``
+        and otherwise in the targets' scale; ``guidance`` > 1 extrapolates
         away from the unconditional prediction (classifier-free guidance), 1 turns it off."""
         self._check_brain(brain)
         batch, device = len(brain), brain.device
@@ -153,4 +158,4 @@ class DiffusionPrior(nn.Module):
             mean = (a_prev.sqrt() * beta / (1 - a_t)) * x0 + ((1 - beta).sqrt() * (1 - a_prev) / (1 - a_t)) * x
             variance = beta * (1 - a_prev) / (1 - a_t)
             x = mean + variance.sqrt() * noise()
-        return F.normalize(x, dim=-1)
+        return F.normalize(x, dim=-1) if self.config.unit_tokens else x / math.sqrt(self.config.dim)

@@ -82,7 +82,8 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
                          "fit it again with a generator (the default).")
     generator_space = GeneratorSpace.from_dict(config["generator"])
     target = TargetSpace(**config["target"])
-    pipe, _ = load_generator(generator_space.pipeline, generator_space.embedder, device)
+    generator = load_generator(generator_space.pipeline, generator_space.embedder, device)
+    pipe = generator.pipeline
     k = settings.recons_per_sample
     random = torch.Generator(device="cpu").manual_seed(settings.seed)
     recons, lows = [], []
@@ -91,15 +92,21 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
         batch = len(voxels)
         if isinstance(decoder, RidgeDecoder):
             projected = decoder(voxels)
-            embeddings = F.normalize(decoder.head(voxels, "embedding")[:, 0], dim=-1).repeat_interleave(k, 0)  # (B·k, D)
+            embeddings = decoder.head(voxels, "embedding")  # (B, T, D)
+            if generator_space.conditioning == "embedding":  # the shipped generator reads unit-norm embeddings
+                embeddings = F.normalize(embeddings, dim=-1)
+            embeddings = embeddings.repeat_interleave(k, 0)  # (B·k, T, D)
             latents = decoder.head(voxels, "latent")
         else:
             tokens, projected, latents = decoder.predict(voxels, subject)
             embeddings = decoder.prior.sample(tokens.repeat_interleave(k, 0), guidance=settings.prior_guidance,
-                                              generator=random)[:, 0]  # (B·k, D)
+                                              generator=random)  # (B·k, T, D)
+        if generator_space.conditioning == "embedding":
+            embeddings = embeddings[:, 0]  # (B·k, D): one embedding per image
         low = pipe.decode_latents(latents.float())  # (B, 3, H, W) in [0, 1]
         start_images = low.repeat_interleave(k, 0) if settings.low_level and settings.strength < 1.0 else None
-        candidates = pipe(embeddings.float(), start_images, strength=settings.strength, num_inference_steps=settings.steps,
+        candidates = pipe(embeddings.float(), start_images, negative_image_embeds=generator.negative,
+                          strength=settings.strength, num_inference_steps=settings.steps,
                           guidance_scale=settings.guidance, generator=random, output_type="pt").images  # (B·k, 3, H, W)
         candidates = _as_uint8(candidates)
         if k > 1:  # second-order selection in the decoder's retrieval space

@@ -68,10 +68,9 @@ def _embedder_tokens(embedder, images: torch.Tensor) -> torch.Tensor:
 
 
 def _clip_tokens(embedder, images: torch.Tensor) -> torch.Tensor:
-    vision = embedder.model.vision_model
-    hidden = vision(pixel_values=embedder.preprocess(images)).last_hidden_state  # (B, 1 + patches, width)
-    tokens = embedder.model.visual_projection(vision.post_layernorm(hidden)).float()  # (B, 1 + patches, dim)
-    return tokens / tokens[:, :1].norm(dim=-1, keepdim=True)
+    from brainlens.models.clip_vision import image_tokens
+
+    return image_tokens(embedder.model, embedder.preprocess(images))  # a CLIPModel has the vision tower's two parts
 
 
 def _clip_final(embedder, images: torch.Tensor) -> torch.Tensor:

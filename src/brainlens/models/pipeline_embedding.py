@@ -148,6 +148,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         image_embeds: torch.Tensor | None = None,
         guidance_scale: float = 1.0,
         autoguidance_scale: float | None = None,
+        negative_image_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The UNet's prediction (noise, or v for a v-prediction scheduler) for latents at step `t`.
 
@@ -157,8 +158,11 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             Noisy scaled latents (already passed through ``scheduler.scale_model_input``).
         t : int or 0-d Tensor
             Timestep of the training schedule.
-        image_embeds : Tensor (B, D), optional
+        image_embeds : Tensor (B, D) or, for a cross-attention UNet, (B, T, D), optional
             Conditioning embeddings; None is unconditional (the zero embedding).
+        negative_image_embeds : Tensor, optional
+            The unconditional embedding of classifier-free guidance, shaped as one item of `image_embeds`
+            (or as all of them); default zeros, what training dropped embeddings to.
         guidance_scale : float
             Classifier-free guidance: ``uncond + scale * (cond - uncond)``; 1 (or no embedding)
             runs the UNet once.
@@ -174,6 +178,10 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         image_embeds = image_embeds.to(device=latents.device, dtype=latents.dtype)
         if guidance_scale == 1.0:
             return self.unet(latents, t, **self._conditioning(image_embeds)).sample
+        if negative_image_embeds is None:
+            null = torch.zeros_like(image_embeds)
+        else:
+            null = negative_image_embeds.to(device=latents.device, dtype=latents.dtype).expand_as(image_embeds)
         both = self.unet(torch.cat([latents, latents]), t, **self._conditioning(torch.cat([null, image_embeds]))).sample
         uncond, cond = both.chunk(2)
         return uncond + guidance_scale * (cond - uncond)
@@ -194,10 +202,10 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
                 raise TypeError(
                     f"'image_embeds' must be a torch.Tensor of shape (B, {self.embedding_dim}); got {type(image_embeds).__name__}."
                 )
-            if image_embeds.ndim != 2 or image_embeds.shape[1] != self.embedding_dim:
-                raise ValueError(
-                    f"'image_embeds' must have shape (B, {self.embedding_dim}); got {tuple(image_embeds.shape)}."
-                )
+            tokens_allowed = self.unet.config.class_embed_type != "projection"
+            if image_embeds.ndim not in ((2, 3) if tokens_allowed else (2,)) or image_embeds.shape[-1] != self.embedding_dim:
+                shapes = f"(B, {self.embedding_dim})" + (f" or (B, T, {self.embedding_dim})" if tokens_allowed else "")
+                raise ValueError(f"'image_embeds' must have shape {shapes}; got {tuple(image_embeds.shape)}.")
             if not torch.isfinite(image_embeds).all():
                 raise ValueError("'image_embeds' holds NaN or infinite values.")
             batch = image_embeds.shape[0]
@@ -238,6 +246,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         image_embeds: torch.Tensor | None = None,
         image: torch.Tensor | None = None,
         *,
+        negative_image_embeds: torch.Tensor | None = None,
         num_images: int | None = None,
         strength: float = 0.6,
         num_inference_steps: int = 25,
@@ -253,8 +262,12 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
 
         Parameters
         ----------
-        image_embeds : Tensor (B, D), optional
-            One embedding per image to generate (embedding → image); None samples unconditionally.
+        image_embeds : Tensor (B, D) or, for a cross-attention UNet, (B, T, D), optional
+            One embedding (or token sequence) per image to generate (embedding → image); None samples
+            unconditionally.
+        negative_image_embeds : Tensor, optional
+            The unconditional embedding of classifier-free guidance, one item's shape or all of them;
+            default zeros (Versatile Diffusion's: a blank image's tokens).
         image : Tensor (B, 3, H, W) in [0, 1], optional
             Starting images for img2img: they are encoded, noised to `strength` and denoised.
         num_images : int, optional
@@ -289,6 +302,12 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             raise ValueError(f"'eta' must be in [0, 1]; eta={eta!r} was provided.")
         if autoguidance_scale is not None:
             check_autoguidance(autoguidance_scale, self.guide_unet)
+        if negative_image_embeds is not None:
+            if image_embeds is None:
+                raise ValueError("'negative_image_embeds' is the unconditional side of 'image_embeds'; pass both.")
+            if tuple(negative_image_embeds.shape[-(image_embeds.ndim - 1):]) != tuple(image_embeds.shape[1:]):
+                raise ValueError(f"'negative_image_embeds' must end in the shape of one item of 'image_embeds', "
+                                 f"{tuple(image_embeds.shape[1:])}; got {tuple(negative_image_embeds.shape)}.")
         # schedulers differ in what their step takes: pass eta and generator only where accepted
         accepted = inspect.signature(self.scheduler.step).parameters
         step_options = {k: v for k, v in (("eta", eta), ("generator", generator)) if k in accepted}
@@ -309,7 +328,7 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
             latents = self.scheduler.add_noise(clean, noise, timesteps[:1].repeat(batch)).to(self.unet.dtype)
         for t in timesteps:
             model_input = self.scheduler.scale_model_input(latents, t)
-            prediction = self.predict_noise(model_input, t, image_embeds, guidance_scale, autoguidance_scale)
+            prediction = self.predict_noise(model_input, t, image_embeds, guidance_scale, autoguidance_scale, negative_image_embeds)
             latents = self.scheduler.step(prediction, t, latents, **step_options).prev_sample
             if progress is not None:
                 progress(1)
@@ -329,11 +348,11 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
         return 0.0 if shift is None else float(shift)
 
     def _conditioning(self, embeds: torch.Tensor) -> dict:
-        """UNet keyword arguments carrying embeddings (B, D) the way this UNet reads them."""
+        """UNet keyword arguments carrying embeddings (B, D), or token sequences (B, T, D), the way this UNet reads them."""
         if self.unet.config.class_embed_type == "projection":
             # a UNet without cross-attention blocks ignores encoder_hidden_states
             return {"class_labels": embeds, "encoder_hidden_states": None}
-        return {"encoder_hidden_states": embeds[:, None, :]}  # (B, 1 token, D)
+        return {"encoder_hidden_states": embeds if embeds.ndim == 3 else embeds[:, None, :]}  # (B, T or 1 token, D)
 
     @staticmethod
     def _postprocess(images: torch.Tensor, output_type: str):
