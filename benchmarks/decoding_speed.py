@@ -66,7 +66,7 @@ def main() -> None:
         val_latents=rng.standard_normal((32, *config.low_level_shape), dtype=np.float32),
     )
     precision = "fp16" if args.device.startswith("cuda") and args.size == "nsd" else "no"
-    train = replace(TrainConfig(epochs=1, batch_size=batch, mixed_precision=precision), mixco_fraction=0.0)
+    train = replace(TrainConfig(epochs=1, batch_size=batch, mixed_precision=precision, prior_weight=30.0), mixco_fraction=0.0)
     space = TargetSpace("synthetic", "none", config.n_tokens, config.dim)
 
     # the plain loop: the same model, loss and optimiser, nothing else
