@@ -180,16 +180,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-images", type=int, default=2000, help="distinct images to simulate (default 2000)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.add_argument("--backbone", default="insilico-convnet", help="backbone of the demo's encoder (default insilico-convnet)")
-    p.add_argument("--synthesis-images", type=int, default=8,
-                   help="brain-guided images kept per region, each the best of five drawn (default 8; 0 skips synthesis)")
+    p.add_argument("--synthesis-images", type=int, default=2,
+                   help="brain-guided images kept per region, each the best of five drawn (default 2, which keeps the demo "
+                   "within 10 minutes; `brainlens synthesize` keeps 32; 0 skips synthesis)")
     # SynthesisConfig.steps, written out so that building the parser does not import the diffusion stack
     p.add_argument("--synthesis-steps", type=int, default=50,
                    help="denoising steps per synthesized image (default 50, as BrainDiVE; fewer are faster and blurrier)")
     p.add_argument("--guide-backbone", default="embedder",
                    help="backbone of the guide encoder (encoder/guide/) that guides synthesis together with the first "
                    "(their standardised mean; benchmarks/RESULTS.md), or 'none' to guide by the first alone (default embedder)")
-    p.add_argument("--decoding-epochs", type=int, default=20,
-                   help="MindEye's training epochs in the decoding stage (default 20; 0 skips decoding)")
+    p.add_argument("--decoding-epochs", type=int, default=10,
+                   help="MindEye's training epochs in the decoding stage (default 10, against 60 for `brainlens decode fit`; "
+                   "0 skips decoding)")
     p.add_argument("--reconstructions", type=int, default=16,
                    help="test images the decoding stage reconstructs and scores (default 16; 0: retrieval only)")
     p.set_defaults(func=cmd_demo)
