@@ -13,7 +13,7 @@ from brainlens.cli import main
 from brainlens.decoding import reconstruct as reconstruct_module
 from brainlens.decoding.data import load_test
 from brainlens.decoding.fit import TrainConfig, fit_decoder, load_decoder
-from brainlens.decoding.reconstruct import ReconstructionSettings, reconstruct, reconstruct_brains
+from brainlens.decoding.reconstruct import ReconstructionSettings, reconstruct, reconstruct_brains, select_candidates
 
 TINY = {"hidden": 64, "n_blocks": 1, "projector": 32, "prior_width": 32, "prior_depth": 1, "prior_heads": 2, "low_level_width": 8}
 QUICK = ReconstructionSettings(recons_per_sample=2, steps=4, batch_size=4)
@@ -73,6 +73,19 @@ def test_second_order_selection_keeps_the_candidate_nearest_the_brain(mindeye_di
     assert recon.shape == low.shape == (3, 64, 64, 3) and recon.dtype == np.uint8
     assert np.array_equal(recon, seen["candidates"][1::k])
     assert not np.array_equal(recon, seen["candidates"][0::k])
+
+
+def test_selection_can_weigh_each_candidates_agreement_with_the_low_level_image():
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    noise = rng.integers(0, 256, (2, 3, 32, 32, 3), dtype=np.uint8)
+    candidates = noise.copy()
+    candidates[:, 2] = low  # candidate 2 is the low-level image itself
+    similarity = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.5]])  # the token space prefers candidates 0 and 1
+    assert np.array_equal(select_candidates(candidates, low, similarity), candidates[[0, 1], [0, 1]])
+    assert np.array_equal(select_candidates(candidates, low, similarity, low_level_weight=10.0), low)
+    with pytest.raises(ValueError, match="selection_low_level must be >= 0"):
+        ReconstructionSettings(selection_low_level=-1.0)
 
 
 def test_draws_repeat_with_the_seed_and_the_low_level_start_matters(mindeye_dir):

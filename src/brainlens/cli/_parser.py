@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from brainlens.cli import convert, decode, demo, encode, evaluate, subject, synthesize, zoo
+from brainlens.cli import convert, decode, demo, encode, evaluate, pretrain, subject, synthesize, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_commands(commands)
     synthesize.add_commands(commands)
     decode.add_commands(commands)
+    pretrain.add_commands(commands)
     evaluate.add_commands(commands)
     subject.add_insilico_commands(commands)
     return parser

@@ -65,7 +65,8 @@ def cmd_decode_reconstruct(args: argparse.Namespace) -> int:
 
     settings = ReconstructionSettings(recons_per_sample=args.recons_per_sample, low_level=not args.no_low_level,
                                       strength=args.strength, steps=args.steps, guidance=args.guidance,
-                                      prior_guidance=args.prior_guidance, seed=args.seed, batch_size=args.batch_size)
+                                      prior_guidance=args.prior_guidance, selection_low_level=args.selection_low_level,
+                                      seed=args.seed, batch_size=args.batch_size)
     networks = args.networks.split(",") if "," in args.networks else args.networks
     bars = _Bars(quiet=args.quiet)
     try:
@@ -163,6 +164,9 @@ def add_commands(commands) -> None:
     p.add_argument("--steps", type=int, default=25, help="the generator's denoising steps (default 25)")
     p.add_argument("--guidance", type=float, default=3.0, help="the generator's classifier-free guidance (default 3)")
     p.add_argument("--prior-guidance", type=float, default=1.0, help="the diffusion prior's classifier-free guidance (default 1: none)")
+    p.add_argument("--selection-low-level", type=float, default=0.0,
+                   help="second-order selection also weighs each candidate's SSIM to the low-level image by this (default 0: "
+                   "the token space alone, as MindEye)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="brains per generator batch (default 32)")
     p.add_argument("--networks", default="offline",

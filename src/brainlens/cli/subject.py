@@ -13,7 +13,8 @@ from brainlens._io import write_json as _write_json
 from brainlens.cli._progress import _Bars
 
 
-def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials_per_session: int, zscore: bool, quiet: bool) -> dict:
+def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials_per_session: int, zscore: bool, quiet: bool,
+              fmri_only: bool = False) -> dict:
     from brainlens.insilico.brain import InSilicoSubject
 
     started = time.perf_counter()
@@ -25,12 +26,13 @@ def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials
         )
     finally:
         bars.close()
-    sim_subject.write_store(simulation, out)
+    sim_subject.write_store(simulation, out, fmri_only=fmri_only)
     return {
         "store": str(out),
         "subject": subject,
         "n_images": n_images,
-        "n_trials": int(simulation.trial_image.size),
+        "n_trials": int(simulation.trial_image.size if not fmri_only else (simulation.split[simulation.trial_image] != 2).sum()),
+        "fmri_only": fmri_only,
         "n_voxels": sim_subject.n_voxels,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -45,8 +47,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         trials_per_session=args.trials_per_session,
         zscore=not args.raw,
         quiet=args.quiet,
+        fmri_only=args.fmri_only,
     )
-    print(f"wrote {summary['store']}: {summary['n_images']} images, {summary['n_trials']} trials, "
+    what = "fMRI only, responses to " if summary["fmri_only"] else ""
+    print(f"wrote {summary['store']}: {what}{summary['n_images']} images, {summary['n_trials']} trials, "
           f"{summary['n_voxels']} voxels in {summary['seconds']} s")
     return 0
 
@@ -127,6 +131,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.add_argument("--trials-per-session", type=int, default=750, help="trials per scan session (default 750, as NSD)")
     p.add_argument("--raw", action="store_true", help="write betas before per-session z-scoring (with drifts)")
+    p.add_argument("--fmri-only", action="store_true",
+                   help="write an fMRI-only store for masked brain modelling (betas alone, as HCP's): no images, labels or "
+                   "truth, and the shared test images' trials left out")
     p.set_defaults(func=cmd_simulate)
 
     p = commands.add_parser("info", help="summarise a store", description="Summarise a store: sizes, splits, regions.")

@@ -23,7 +23,7 @@ PixCorr and SSIM).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class ReconstructionSettings:
     steps: int = 25  # the generator's denoising steps
     guidance: float = 3.0  # classifier-free guidance of the generator (MindEye: 3.5)
     prior_guidance: float = 1.0  # classifier-free guidance of the diffusion prior (1: none)
+    selection_low_level: float = 0.0  # weight of each candidate's SSIM to the low-level image in the selection
     seed: int = 0
     batch_size: int = 32  # brains per generator batch (each with all its candidates)
 
@@ -61,7 +62,7 @@ class ReconstructionSettings:
                 raise ValueError(f"{name} must be a positive integer; {value!r} was provided.")
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1]; {self.strength!r} was provided.")
-        for name in ("guidance", "prior_guidance"):
+        for name in ("guidance", "prior_guidance", "selection_low_level"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0; {getattr(self, name)!r} was provided.")
 
@@ -72,10 +73,12 @@ def _as_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray, *, subject: str | None = None,
-                       settings: ReconstructionSettings | None = None, device="cpu",
-                       progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Betas (N, V), repeats averaged → (reconstructions (N, H, W, 3) uint8, low-level images (N, H, W, 3) uint8)."""
+def draw_candidates(decoder: torch.nn.Module, config: dict, betas: np.ndarray, *, subject: str | None = None,
+                    settings: ReconstructionSettings | None = None, device="cpu",
+                    progress: Progress | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
+    """Betas (N, V), repeats averaged → per batch of brains: (candidates (B, k, H, W, 3) uint8, low-level images
+    (B, H, W, 3) uint8, the cosine similarity (B, k) of each candidate's target tokens to the brain's projector
+    output — zeros when k is 1)."""
     settings = settings or ReconstructionSettings()
     if config.get("generator") is None:
         raise ValueError("this decoder was fitted without a generator (generator=None): it retrieves but cannot reconstruct; "
@@ -86,7 +89,6 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
     pipe = generator.pipeline
     k = settings.recons_per_sample
     random = torch.Generator(device="cpu").manual_seed(settings.seed)
-    recons, lows = [], []
     for start in range(0, len(betas), settings.batch_size):
         voxels = torch.from_numpy(np.ascontiguousarray(betas[start : start + settings.batch_size])).float().to(device)
         batch = len(voxels)
@@ -109,16 +111,42 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
                           strength=settings.strength, num_inference_steps=settings.steps,
                           guidance_scale=settings.guidance, generator=random, output_type="pt").images  # (B·k, 3, H, W)
         candidates = _as_uint8(candidates)
-        if k > 1:  # second-order selection in the decoder's retrieval space
+        similarity = torch.zeros(batch, k)
+        if k > 1:  # second-order selection's score in the decoder's retrieval space
             tokens_of = torch.from_numpy(compute_targets(target, candidates, device=device)).flatten(1)  # (B·k, T·D)
             similarity = F.cosine_similarity(tokens_of.view(batch, k, -1), projected.float().cpu().flatten(1)[:, None], dim=-1)
-            chosen = similarity.argmax(1)
-        else:
-            chosen = torch.zeros(batch, dtype=torch.long)
-        recons.append(candidates.reshape(batch, k, *candidates.shape[1:])[torch.arange(batch), chosen.numpy()])
-        lows.append(_as_uint8(low))
         if progress is not None:
             progress("reconstructing", batch)
+        yield candidates.reshape(batch, k, *candidates.shape[1:]), _as_uint8(low), similarity
+
+
+def select_candidates(candidates: np.ndarray, low: np.ndarray, similarity: torch.Tensor,
+                      low_level_weight: float = 0.0) -> np.ndarray:
+    """Second-order selection: candidates (B, k, H, W, 3), low-level images (B, H, W, 3), token similarity (B, k) →
+    the chosen (B, H, W, 3), by token similarity plus ``low_level_weight`` × each candidate's SSIM to its brain's
+    low-level image (at the generator's size)."""
+    from brainlens.evaluation.image import ssim
+
+    batch, k = similarity.shape
+    score = similarity.clone()
+    if low_level_weight and k > 1:
+        side = min(low.shape[1:3])
+        _, agreement = ssim(np.repeat(low, k, axis=0), candidates.reshape(batch * k, *candidates.shape[2:]),
+                         per_image=True, side=side)  # (B·k,)
+        score += low_level_weight * torch.as_tensor(agreement, dtype=score.dtype).view(batch, k)
+    return candidates[np.arange(batch), score.argmax(1).numpy()]
+
+
+def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray, *, subject: str | None = None,
+                       settings: ReconstructionSettings | None = None, device="cpu",
+                       progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Betas (N, V), repeats averaged → (reconstructions (N, H, W, 3) uint8, low-level images (N, H, W, 3) uint8)."""
+    settings = settings or ReconstructionSettings()
+    recons, lows = [], []
+    for candidates, low, similarity in draw_candidates(decoder, config, betas, subject=subject, settings=settings,
+                                                       device=device, progress=progress):
+        recons.append(select_candidates(candidates, low, similarity, settings.selection_low_level))
+        lows.append(low)
     return np.concatenate(recons), np.concatenate(lows)
 
 

@@ -429,11 +429,34 @@ class InSilicoSubject:
             zscored=zscore,
         )
 
-    def write_store(self, simulation: Simulation, path, *, beta_dtype: str = "float16"):
-        """Write a simulation as a subject store, with the truth under ``truth/``."""
+    def write_store(self, simulation: Simulation, path, *, beta_dtype: str = "float16", fmri_only: bool = False):
+        """Write a simulation as a subject store, with the truth under ``truth/``.
+
+        With ``fmri_only`` the store plays HCP's part in masked brain modelling: the betas alone (kind
+        "fmri-only"), without images, their labels or the truth, and without the trials of the test images — every
+        subject sees the same shared test images, so keeping them would let pretraining see test stimuli.
+        """
         from brainlens import store
 
         layout, tuning = self.layout, self.tuning
+        if fmri_only:
+            kept = simulation.split[simulation.trial_image] != 2  # (n_trials,) trials of training and validation images
+            return store.write(
+                path,
+                betas=simulation.betas[kept],
+                trial_session=simulation.trial_session[kept],
+                roi=layout.roi,
+                roi_names=layout.roi_names,
+                roi_sets={"halves": (layout.half, layout.half_names)},
+                vertex=layout.vertex,
+                space="fsaverage5",
+                dataset="insilico",
+                subject=str(self.subject),
+                source=f"brainlens in-silico subject {self.subject}, fMRI only (test images' trials left out)",
+                zscored=simulation.zscored,
+                beta_dtype=beta_dtype,
+                extra_attrs={"insilico_subject": self.subject, "n_images_simulated": int(simulation.split.size)},
+            )
         truth = {
             "truth/signal": simulation.signal.astype(np.float16),
             "truth/ncsnr": self.ncsnr,

@@ -1,0 +1,73 @@
+"""`brainlens pretrain`: representation learning on unlabelled fMRI (masked brain modelling)."""
+
+from __future__ import annotations
+
+import argparse
+
+from brainlens.cli._progress import _Bars
+from brainlens.cli.decode import _model_settings
+
+
+def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
+    from brainlens._io import write_json
+    from brainlens.decoding.mbm import PretrainConfig, masked_patch_error, pretrain_mbm
+    from brainlens.decoding.mbm.mae import MINDVIS_SIZES
+
+    train = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           mixed_precision=args.mixed_precision)
+    model_config = _model_settings(args.set)
+    if args.mindvis_size:
+        model_config = {**MINDVIS_SIZES, **model_config}
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = pretrain_mbm(args.stores, args.out, objective=args.objective, model_config=model_config, train=train,
+                               patch_size=args.patch_size, leak_test_split=args.leak_test_split, resume=args.resume,
+                               device=args.device, progress=bars)
+    finally:
+        bars.close()
+    if args.held_out:
+        metrics["held_out"] = {path: masked_patch_error(args.out, path) for path in args.held_out}
+        write_json(f"{args.out}/metrics.json", metrics)
+    print(f"saved {args.out}: {args.objective}, {metrics['n_train']} samples, padded length {metrics['length']}, "
+          f"{metrics['seconds']:.0f} s")
+    print("  masked-patch MSE against predicting zero (normalised betas):")
+    for name, score in metrics["validation"].items():
+        print(f"    {name} (held-out samples): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
+    for path, score in metrics.get("held_out", {}).items():
+        print(f"    {path} (held-out subject, test split): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    group = commands.add_parser("pretrain", help="learn an fMRI representation from unlabelled fMRI (masked brain modelling)")
+    tools = group.add_subparsers(dest="pretrain_command", required=True, metavar="TOOL")
+    p = tools.add_parser(
+        "mbm", help="pretrain a masked brain model (MinD-Vis's SC-MBM or CAD's double-contrastive MAE)",
+        description="Cuts each subject's voxel vector (wrap-padded to a common length) into 1-D patches, hides 75 %% of "
+        "them and learns to fill them in. Reads fMRI-only stores (brainlens convert hcp, brainlens simulate --fmri-only) "
+        "and the single trials of paired stores' training and validation images, one subject per store. Writes "
+        "OUT/config.json, OUT/model.safetensors and OUT/metrics.json (masked-patch MSE against predicting zero).")
+    p.add_argument("--stores", required=True, nargs="+", help="subject stores (HDF5), each one subject, named by file name")
+    p.add_argument("--objective", choices=("sc-mbm", "dc-mae"), default="sc-mbm",
+                   help="sc-mbm: MinD-Vis's masked-patch MSE (default); dc-mae: CAD phase 1, plus two InfoNCE terms")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--held-out", nargs="+", metavar="STORE",
+                   help="paired stores of subjects left out of pretraining: their test split's masked-patch error is added "
+                   "to metrics.json")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20; MinD-Vis: 500)")
+    p.add_argument("--batch-size", type=int, default=100, help="batch size (default 100, as MinD-Vis)")
+    p.add_argument("--lr", type=float, default=2.5e-4, help="peak learning rate (default 2.5e-4, as MinD-Vis)")
+    p.add_argument("--patch-size", type=int, default=16, help="voxels per patch (default 16, as MinD-Vis)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="model size setting, e.g. width=1024, depth=24, mask_ratio=0.75 (repeatable)")
+    p.add_argument("--mindvis-size", action="store_true",
+                   help="MinD-Vis's sizes: 1024 wide, 24 deep, 16 heads; decoder 512 wide, 8 deep")
+    p.add_argument("--leak-test-split", action="store_true",
+                   help="also train on the paired stores' test-split trials (MinD-Vis's stage A2 did; a decoder scored on "
+                   "those trials afterwards has seen them)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
+                   help="accelerate's mixed precision (fp16 needs a GPU; default no)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
+    p.set_defaults(func=cmd_pretrain_mbm)

@@ -1,0 +1,9 @@
+"""Masked brain modelling: MinD-Vis's SC-MBM and CAD's double-contrastive MAE, pretrained on unlabelled fMRI of
+many subjects (:mod:`.data`, :mod:`.mae`, :mod:`.pretrain`)."""
+
+from brainlens.decoding.mbm.data import Corpus, load_corpus
+from brainlens.decoding.mbm.mae import OBJECTIVES, MaskedBrainModel, MBMConfig
+from brainlens.decoding.mbm.pretrain import PretrainConfig, encode_voxels, load_mbm, masked_patch_error, pretrain_mbm
+
+__all__ = ["Corpus", "load_corpus", "OBJECTIVES", "MaskedBrainModel", "MBMConfig", "PretrainConfig", "pretrain_mbm", "load_mbm",
+           "masked_patch_error", "encode_voxels"]
