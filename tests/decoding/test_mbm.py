@@ -16,8 +16,9 @@ from brainlens.decoding.mbm import MaskedBrainModel, MBMConfig, PretrainConfig, 
 from brainlens.decoding.mbm.data import wrap_pad
 from brainlens.decoding.mbm.mae import info_nce, sincos_positions
 from brainlens.decoding.mbm.pretrain import encode_voxels
+from brainlens.decoding.mbm.probe import linear_probe, score_encoder
 from brainlens.insilico.brain import InSilicoSubject
-from brainlens.store import SPLITS, open_store
+from brainlens.store import SPLITS, StoreError, open_store
 
 TINY = {"width": 32, "depth": 1, "heads": 2, "decoder_width": 16, "decoder_depth": 1, "decoder_heads": 2}
 
@@ -104,6 +105,12 @@ def test_pretraining_learns_the_subjects_structure(small_store, second_store, fm
     with open_store(small_store) as store:
         tokens = encode_voxels(model, store.betas_at(np.arange(5)).astype(np.float32))
     assert tokens.shape == (5, 1 + model.config.n_patches, 32)
+    metrics = score_encoder(out, held_out=[small_store], probe=small_store, n_train=100, n_way=10)
+    assert metrics["held_out"][str(small_store)] == held_out
+    probe = json.loads((out / "metrics.json").read_text())["probe"]
+    assert probe["n_train"] == 100 and probe["n_test"] == 15 and probe["n_way"] == 10
+    assert probe["encoder"]["n_features"] == 32 and probe["raw_voxels"]["n_features"] == 1660
+    assert probe["raw_voxels"]["image_top1"] > 0.3  # the voxels identify the seen images well above chance (0.1)
 
 
 def test_an_interrupted_run_resumes_to_the_same_model(second_store, tmp_path):
@@ -165,3 +172,17 @@ def test_cli_pretrain_mbm(second_store, fmri_only_store, small_store, tmp_path, 
     assert "dc-mae" in printed and "held-out subject" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["held_out"]) == {str(small_store)} and metrics["objective"] == "dc-mae"
+    assert main(["pretrain", "probe", "--store", str(small_store), "--encoder", str(out), "--n-train", "100", "--n-way", "10",
+                 "--out", str(tmp_path / "probe.json")]) == 0
+    assert "10-way identification on 15 test images" in capsys.readouterr().out
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    assert set(probe) >= {"raw_voxels", "encoder"} and probe["encoder"]["folder"] == str(out)
+
+
+def test_the_probe_refuses_what_it_cannot_score(small_store, fmri_only_store):
+    with pytest.raises(ValueError, match="n_train is 1200, but .* has 128 training images"):
+        linear_probe(small_store)
+    with pytest.raises(ValueError, match="n_way must be between 2 and the 15 test images"):
+        linear_probe(small_store, n_train=100, n_way=50)
+    with pytest.raises(StoreError, match=r"\[images\]: missing: decoding needs a paired store \(this one is fmri-only\)"):
+        linear_probe(fmri_only_store, n_train=10)

@@ -69,7 +69,8 @@ def test_second_order_selection_keeps_the_candidate_nearest_the_brain(mindeye_di
         return (np.repeat(projected, k, 0) * signs).reshape(len(candidates), space.n_tokens, space.dim).astype(np.float32)
 
     monkeypatch.setattr(reconstruct_module, "compute_targets", fake_targets)
-    recon, low = reconstruct_brains(decoder, config, betas, settings=ReconstructionSettings(recons_per_sample=k, steps=3))
+    token_space_only = ReconstructionSettings(recons_per_sample=k, steps=3, selection_low_level=0.0)
+    recon, low = reconstruct_brains(decoder, config, betas, settings=token_space_only)
     assert recon.shape == low.shape == (3, 64, 64, 3) and recon.dtype == np.uint8
     assert np.array_equal(recon, seen["candidates"][1::k])
     assert not np.array_equal(recon, seen["candidates"][0::k])
@@ -86,6 +87,19 @@ def test_selection_can_weigh_each_candidates_agreement_with_the_low_level_image(
     assert np.array_equal(select_candidates(candidates, low, similarity, low_level_weight=10.0), low)
     with pytest.raises(ValueError, match="selection_low_level must be >= 0"):
         ReconstructionSettings(selection_low_level=-1.0)
+
+
+def test_without_the_low_level_pipeline_selection_ignores_the_low_level_image(monkeypatch):
+    rng = np.random.default_rng(1)
+    low = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    candidates = rng.integers(0, 256, (1, 2, 32, 32, 3), dtype=np.uint8)
+    candidates[:, 1] = low
+    similarity = torch.tensor([[0.9, 0.1]])  # the token space prefers candidate 0, the low-level image candidate 1
+    monkeypatch.setattr(reconstruct_module, "draw_candidates", lambda *args, **kwargs: iter([(candidates, low, similarity)]))
+    with_pipeline, _ = reconstruct_brains(None, {}, np.zeros((1, 4)), settings=ReconstructionSettings(selection_low_level=10.0))
+    without, _ = reconstruct_brains(None, {}, np.zeros((1, 4)), settings=ReconstructionSettings(
+        selection_low_level=10.0, low_level=False))
+    assert np.array_equal(with_pipeline[0], low[0]) and np.array_equal(without[0], candidates[0, 0])
 
 
 def test_draws_repeat_with_the_seed_and_the_low_level_start_matters(mindeye_dir):

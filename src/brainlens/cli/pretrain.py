@@ -9,8 +9,7 @@ from brainlens.cli.decode import _model_settings
 
 
 def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
-    from brainlens._io import write_json
-    from brainlens.decoding.mbm import PretrainConfig, masked_patch_error, pretrain_mbm
+    from brainlens.decoding.mbm import PretrainConfig, pretrain_mbm, score_encoder
     from brainlens.decoding.mbm.mae import MINDVIS_SIZES
 
     train = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -25,9 +24,8 @@ def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
                                device=args.device, progress=bars)
     finally:
         bars.close()
-    if args.held_out:
-        metrics["held_out"] = {path: masked_patch_error(args.out, path) for path in args.held_out}
-        write_json(f"{args.out}/metrics.json", metrics)
+    if args.held_out or args.probe:
+        metrics = score_encoder(args.out, held_out=args.held_out or [], probe=args.probe, device=args.device)
     print(f"saved {args.out}: {args.objective}, {metrics['n_train']} samples, padded length {metrics['length']}, "
           f"{metrics['seconds']:.0f} s")
     print("  masked-patch MSE against predicting zero (normalised betas):")
@@ -35,6 +33,29 @@ def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
         print(f"    {name} (held-out samples): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
     for path, score in metrics.get("held_out", {}).items():
         print(f"    {path} (held-out subject, test split): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
+    if "probe" in metrics:
+        _print_probe(metrics["probe"])
+    return 0
+
+
+def _print_probe(probe: dict) -> None:
+    print(f"  linear probe of {probe['store']} ({probe['n_train']} training images → {probe['target']}), "
+          f"{probe['n_way']}-way identification on {probe['n_test']} test images (chance {1 / probe['n_way']:.3f}):")
+    for name in ("raw_voxels", "encoder"):
+        if name in probe:
+            low, high = probe[name]["image_top1_ci95"]
+            print(f"    {name.replace('_', ' ')}: {probe[name]['image_top1']:.3f} ({low:.3f}–{high:.3f}), "
+                  f"{probe[name]['n_features']} features")
+
+
+def cmd_pretrain_probe(args: argparse.Namespace) -> int:
+    from brainlens._io import write_json
+    from brainlens.decoding.mbm import linear_probe
+
+    probe = linear_probe(args.store, encoder=args.encoder, n_train=args.n_train, n_way=args.n_way, device=args.device)
+    if args.out:
+        write_json(args.out, probe)
+    _print_probe(probe)
     return 0
 
 
@@ -54,6 +75,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--held-out", nargs="+", metavar="STORE",
                    help="paired stores of subjects left out of pretraining: their test split's masked-patch error is added "
                    "to metrics.json")
+    p.add_argument("--probe", metavar="STORE",
+                   help="paired store of the subject to decode: the linear probe of the pretrained encoder and of the raw "
+                   "voxels (see `brainlens pretrain probe`) is added to metrics.json")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20; MinD-Vis: 500)")
     p.add_argument("--batch-size", type=int, default=100, help="batch size (default 100, as MinD-Vis)")
     p.add_argument("--lr", type=float, default=2.5e-4, help="peak learning rate (default 2.5e-4, as MinD-Vis)")
@@ -71,3 +95,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
     p.set_defaults(func=cmd_pretrain_mbm)
+
+    p = tools.add_parser(
+        "probe", help="linear probe: what a pretrained encoder's tokens tell about the seen images, beside the raw voxels",
+        description="Ridge regression from a subject's brain features to the image embedding of what it saw (the shipped "
+        "embedder's), fitted on the first N_TRAIN training images (repeats averaged; default 1,200, GOD's size), its "
+        "penalty chosen on the validation split, scored by N_WAY identification on the test split. Runs on the raw "
+        "voxels and, with --encoder, on the frozen encoder's pooled tokens.")
+    p.add_argument("--store", required=True, help="paired store of the subject")
+    p.add_argument("--encoder", help="pretrained masked brain model folder (brainlens pretrain mbm); without it, raw voxels only")
+    p.add_argument("--n-train", type=int, default=1200, help="training images the probe is fitted on (default 1200)")
+    p.add_argument("--n-way", type=int, default=50, help="candidates per identification (default 50)")
+    p.add_argument("--out", help="JSON file to write the figures to")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=cmd_pretrain_probe)

@@ -54,9 +54,10 @@ class EvaluationData:
 def open_paired(path: str | Path) -> Store:
     """Open a store that pairs images with betas; an fMRI-only store is refused by name."""
     store = open_store(path)
-    if store.kind != "paired":
+    kind = store.kind
+    if kind != "paired":
         store.close()
-        raise StoreError(store.path, "images", f"missing: decoding needs a paired store (this one is {store.kind})")
+        raise StoreError(store.path, "images", f"missing: decoding needs a paired store (this one is {kind})")
     return store
 
 

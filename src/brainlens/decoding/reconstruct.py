@@ -50,8 +50,8 @@ class ReconstructionSettings:
     strength: float = 0.85  # img2img: the fraction of the schedule redrawn (as MindEye)
     steps: int = 25  # the generator's denoising steps
     guidance: float = 3.0  # classifier-free guidance of the generator (MindEye: 3.5)
-    prior_guidance: float = 1.0  # classifier-free guidance of the diffusion prior (1: none)
-    selection_low_level: float = 0.0  # weight of each candidate's SSIM to the low-level image in the selection
+    prior_guidance: float = 2.0  # classifier-free guidance of the diffusion prior (1: none; MindEye samples without)
+    selection_low_level: float = 2.0  # weight of each candidate's SSIM to the low-level image in the selection (0: MindEye's)
     seed: int = 0
     batch_size: int = 32  # brains per generator batch (each with all its candidates)
 
@@ -142,10 +142,11 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
                        progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Betas (N, V), repeats averaged → (reconstructions (N, H, W, 3) uint8, low-level images (N, H, W, 3) uint8)."""
     settings = settings or ReconstructionSettings()
+    low_level_weight = settings.selection_low_level if settings.low_level else 0.0  # without the pipeline, not at all
     recons, lows = [], []
     for candidates, low, similarity in draw_candidates(decoder, config, betas, subject=subject, settings=settings,
                                                        device=device, progress=progress):
-        recons.append(select_candidates(candidates, low, similarity, settings.selection_low_level))
+        recons.append(select_candidates(candidates, low, similarity, low_level_weight))
         lows.append(low)
     return np.concatenate(recons), np.concatenate(lows)
 

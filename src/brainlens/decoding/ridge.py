@@ -77,7 +77,7 @@ class RidgeDecoder(nn.Module):
         return (centred @ getattr(self, f"{name}_weight") + getattr(self, f"{name}_bias")).view(len(voxels), *self.head_shapes[name])
 
 
-class _RidgePath:
+class RidgePath:
     """Ridge solutions of one design matrix for any targets and penalties, from one SVD of the centred voxels."""
 
     def __init__(self, x: torch.Tensor):
@@ -110,7 +110,7 @@ def fit_ridge_decoder(data, *, alphas: Sequence[float] = RIDGE_ALPHAS, seed: int
     n_train, n_tokens, dim = data.train_targets.shape
     n_val = len(data.val_betas)
     _, averaged, _ = average_repeats(data.trial_betas, data.trial_image)  # rows 0..n_train-1, each image's trials averaged
-    path = _RidgePath(torch.from_numpy(averaged.astype(np.float64)))
+    path = RidgePath(torch.from_numpy(averaged.astype(np.float64)))
     val_x = torch.from_numpy(data.val_betas.astype(np.float64))
     val_targets = data.val_targets.reshape(n_val, -1)
 
