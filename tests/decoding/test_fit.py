@@ -2,9 +2,7 @@
 same model, a test split that training never reads, NaN losses that stop the run, and errors that name the problem."""
 
 import json
-import shutil
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from brainlens.cli import main
 from brainlens.decoding import fit as fit_module
 from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder
 from brainlens.store import SPLITS, open_store
+from tests.decoding.poison import poisoned_copy
 
 TINY = {"hidden": 64, "n_blocks": 1, "projector": 32, "prior_width": 32, "prior_depth": 1, "prior_heads": 2, "low_level_width": 8}
 
@@ -79,16 +78,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(small_store, tmp_path, mon
 
 
 def test_training_never_reads_the_test_split(small_store, tmp_path):
-    poisoned = tmp_path / "poisoned" / small_store.name  # the same file name: the same subject name
-    poisoned.parent.mkdir()
-    shutil.copy(small_store, poisoned)
-    with open_store(poisoned) as store:
-        test_images = np.flatnonzero(store.split == SPLITS["test"])
-        test_trials = np.flatnonzero(np.isin(store.trial_image, test_images))
-    with h5py.File(poisoned, "r+") as file:
-        betas = file["betas"][()]
-        betas[test_trials] = np.nan
-        file["betas"][...] = betas
+    poisoned = poisoned_copy(small_store, tmp_path / "poisoned")
     train = TrainConfig(epochs=2, batch_size=16)
     fit_decoder(small_store, tmp_path / "clean", model_config=TINY, train=train, evaluate=False)
     fit_decoder(poisoned, tmp_path / "nan", model_config=TINY, train=train, evaluate=False)

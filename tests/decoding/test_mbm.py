@@ -3,9 +3,7 @@ per-subject normalisation and wrap-padding, masking and the masked-patch loss, C
 that learns, resumes to the same model and never reads a test split, and errors that name the problem."""
 
 import json
-import shutil
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -19,6 +17,7 @@ from brainlens.decoding.mbm.pretrain import encode_voxels
 from brainlens.decoding.mbm.probe import linear_probe, score_encoder
 from brainlens.insilico.brain import InSilicoSubject
 from brainlens.store import SPLITS, StoreError, open_store
+from tests.decoding.poison import poisoned_copy
 
 TINY = {"width": 32, "depth": 1, "heads": 2, "decoder_width": 16, "decoder_depth": 1, "decoder_heads": 2}
 
@@ -106,7 +105,8 @@ def test_pretraining_learns_the_subjects_structure(small_store, second_store, fm
         tokens = encode_voxels(model, store.betas_at(np.arange(5)).astype(np.float32))
     assert tokens.shape == (5, 1 + model.config.n_patches, 32)
     metrics = score_encoder(out, held_out=[small_store], probe=small_store, n_train=100, n_way=10)
-    assert metrics["held_out"][str(small_store)] == held_out
+    scores = metrics["held_out"][str(small_store)]
+    assert scores["single_trials"] == held_out and scores["repeats_averaged"]["n_samples"] == 15
     probe = json.loads((out / "metrics.json").read_text())["probe"]
     assert probe["n_train"] == 100 and probe["n_test"] == 15 and probe["n_way"] == 10
     assert probe["encoder"]["n_features"] == 32 and probe["raw_voxels"]["n_features"] == 1660
@@ -132,14 +132,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(second_store, tmp_path):
 
 
 def test_pretraining_never_reads_a_test_split_unless_told(small_store, tmp_path):
-    poisoned = tmp_path / small_store.name
-    shutil.copy(small_store, poisoned)
-    with open_store(poisoned) as store:
-        test_trials = np.flatnonzero(store.split[store.trial_image] == SPLITS["test"])
-    with h5py.File(poisoned, "r+") as file:
-        betas = file["betas"][()]
-        betas[test_trials] = np.nan
-        file["betas"][...] = betas
+    poisoned = poisoned_copy(small_store, tmp_path)
     pretrain_mbm([poisoned], tmp_path / "mbm", model_config=TINY, train=PretrainConfig(epochs=1, batch_size=64))
     with pytest.raises(Exception, match="NaN or inf"):
         pretrain_mbm([poisoned], tmp_path / "leak", model_config=TINY, train=PretrainConfig(epochs=1), leak_test_split=True)
@@ -150,7 +143,7 @@ def test_bad_input_is_refused_by_name(small_store, fmri_only_store, tmp_path, mo
         load_corpus([small_store], length=160)
     with pytest.raises(ValueError, match="patch size 16 does not divide the padded length 1670"):
         load_corpus([small_store], length=1670)
-    with pytest.raises(ValueError, match="no test split to score on"):
+    with pytest.raises(StoreError, match="a fmri-only store has no test split to score on"):
         pretrain_mbm([small_store], tmp_path / "m", model_config=TINY, train=PretrainConfig(epochs=1, batch_size=64))
         masked_patch_error(tmp_path / "m", fmri_only_store)
     with pytest.raises(FileNotFoundError, match="masked brain model file missing"):

@@ -165,9 +165,9 @@ def add_commands(commands) -> None:
     p.add_argument("--guidance", type=float, default=3.0, help="the generator's classifier-free guidance (default 3)")
     p.add_argument("--prior-guidance", type=float, default=2.0,
                    help="the diffusion prior's classifier-free guidance (default 2; 1 samples without guidance, as MindEye)")
-    p.add_argument("--selection-low-level", type=float, default=2.0,
-                   help="second-order selection also weighs each candidate's SSIM to the low-level image by this (default 2; "
-                   "0 ranks in the token space alone, as MindEye; --no-low-level implies 0)")
+    p.add_argument("--selection-low-level", type=float, default=0.0,
+                   help="second-order selection also weighs each candidate's SSIM to the low-level image by this (default 0: "
+                   "rank in the token space alone, as MindEye; 2 raises SSIM and lowers brain fidelity; --no-low-level implies 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="brains per generator batch (default 32)")
     p.add_argument("--networks", default="offline",

@@ -31,8 +31,10 @@ def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
     print("  masked-patch MSE against predicting zero (normalised betas):")
     for name, score in metrics["validation"].items():
         print(f"    {name} (held-out samples): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
-    for path, score in metrics.get("held_out", {}).items():
-        print(f"    {path} (held-out subject, test split): {score['masked_mse']:.4f} / {score['zero_mse']:.4f} = {score['ratio']:.3f}")
+    for path, scores in metrics.get("held_out", {}).items():
+        for kind, score in scores.items():
+            print(f"    {path} (held-out subject, test split, {kind.replace('_', ' ')}): {score['masked_mse']:.4f} / "
+                  f"{score['zero_mse']:.4f} = {score['ratio']:.3f}")
     if "probe" in metrics:
         _print_probe(metrics["probe"])
     return 0
@@ -46,6 +48,34 @@ def _print_probe(probe: dict) -> None:
             low, high = probe[name]["image_top1_ci95"]
             print(f"    {name.replace('_', ' ')}: {probe[name]['image_top1']:.3f} ({low:.3f}–{high:.3f}), "
                   f"{probe[name]['n_features']} features")
+
+
+def cmd_pretrain_cross_modal(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from brainlens.decoding.mbm import CrossModalConfig, pretrain_cross_modal, score_encoder
+    from brainlens.decoding.mbm.cross_modal import PHASE2_TRAINING
+
+    config = CrossModalConfig(image_mae=args.image_mae, cross_layers=args.cross_layers)
+    train = replace(PHASE2_TRAINING, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                    mixed_precision=args.mixed_precision)
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = pretrain_cross_modal(args.encoder, args.store, args.out, config=config, train=train, resume=args.resume,
+                                       device=args.device, progress=bars)
+    finally:
+        bars.close()
+    if args.probe:
+        metrics = score_encoder(args.out, probe=args.probe, device=args.device)
+    score = next(iter(metrics["validation"].values()))
+    last = metrics["history"][-1]
+    print(f"saved {args.out}: tuned on {metrics['n_train']} training trials with {args.image_mae}, {metrics['seconds']:.0f} s")
+    print(f"  last epoch: fMRI masked MSE {last['fmri_mse']:.4f}, image masked MSE {last['image_mse']:.4f}")
+    print(f"  validation trials, masked-patch MSE against predicting zero (no image): {score['masked_mse']:.4f} / "
+          f"{score['zero_mse']:.4f} = {score['ratio']:.3f}")
+    if "probe" in metrics:
+        _print_probe(metrics["probe"])
+    return 0
 
 
 def cmd_pretrain_probe(args: argparse.Namespace) -> int:
@@ -95,6 +125,31 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
     p.set_defaults(func=cmd_pretrain_mbm)
+
+    p = tools.add_parser(
+        "cross-modal", help="CAD phase 2: tune a pretrained masked brain model with an image MAE on paired data",
+        description="The fMRI MAE (from brainlens pretrain mbm) and an image MAE (a transformers ViT-MAE; its encoder "
+        "frozen) each get cross-attention blocks reading the other modality: masked fMRI (0.75) is filled in while "
+        "attending to the whole image, a masked image (0.5) while attending to the whole fMRI latent; loss 0.25 x fMRI "
+        "+ 1.5 x image. Reads the store's training trials with their images and scores its validation trials; never "
+        "its test split. OUT is an ordinary masked brain model folder (the cross-attention blocks are dropped).")
+    p.add_argument("--encoder", required=True, help="pretrained masked brain model folder (brainlens pretrain mbm)")
+    p.add_argument("--store", required=True, help="paired store of the subject to decode")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--image-mae", default="image-mae",
+                   help="the image MAE: shipped name, ViT-MAE folder or hub id (default image-mae, trained on in-silico "
+                   "images; CAD used facebook/vit-mae-base)")
+    p.add_argument("--cross-layers", type=int, default=3, help="cross-attention blocks each way (default 3, as CAD)")
+    p.add_argument("--probe", metavar="STORE", help="paired store: add the linear probe (brainlens pretrain probe) to metrics.json")
+    p.add_argument("--epochs", type=int, default=15, help="epochs (default 15, as CAD)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16, as CAD on GOD)")
+    p.add_argument("--lr", type=float, default=5.3e-5, help="peak learning rate (default 5.3e-5, as CAD)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
+                   help="accelerate's mixed precision (fp16 needs a GPU; default no)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt after an interruption")
+    p.set_defaults(func=cmd_pretrain_cross_modal)
 
     p = tools.add_parser(
         "probe", help="linear probe: what a pretrained encoder's tokens tell about the seen images, beside the raw voxels",

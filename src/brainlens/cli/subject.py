@@ -31,7 +31,7 @@ def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials
         "store": str(out),
         "subject": subject,
         "n_images": n_images,
-        "n_trials": int(simulation.trial_image.size if not fmri_only else (simulation.split[simulation.trial_image] != 2).sum()),
+        "n_trials": int(simulation.outside_test.sum() if fmri_only else simulation.trial_image.size),
         "fmri_only": fmri_only,
         "n_voxels": sim_subject.n_voxels,
         "seconds": round(time.perf_counter() - started, 1),

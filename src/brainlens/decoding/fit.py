@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from brainlens._io import load_checkpoint, save_checkpoint, save_safetensors, write_json
+from brainlens._io import save_safetensors, write_json
 from brainlens.decoding.data import TrainingData, load_test, load_training, open_paired
 from brainlens.decoding.generator import GeneratorSpace, generator_space
 from brainlens.decoding.losses import MIXCO_TEMPERATURE, mixco, mixco_nce, soft_clip_loss, soft_clip_temperature
@@ -30,6 +30,7 @@ from brainlens.decoding.mindeye import MindEye, MindEyeConfig
 from brainlens.decoding.ridge import RidgeDecoder, fit_ridge_decoder
 from brainlens.decoding.targets import TargetSpace, target_space
 from brainlens.identification import retrieval_top1
+from brainlens.models._training import resume_epoch, save_epoch
 
 __all__ = ["TrainConfig", "DECODER_MODELS", "fit_decoder", "load_decoder", "evaluate_decoder", "embed_voxels", "decoder_subject",
            "check_decoder_voxels"]
@@ -199,14 +200,7 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
     settings = {"model": model_config.to_dict(), "train": asdict(train), "target": space.to_dict(),
                 "n_images": {name: len(data.train_targets) for name, data in datasets.items()}, "pretrained": pretrained is not None}
     checkpoint = out / "checkpoint.pt"
-    history, first_epoch = [], 0
-    state = load_checkpoint(checkpoint, settings) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history, first_epoch = json.loads(state["history"]), int(state["epoch"]) + 1
+    history, first_epoch = resume_epoch(checkpoint, settings, model, optimiser, scheduler) if resume else ([], 0)
     step_loss, optimiser = accelerator.prepare(_MindEyeLoss(model, train.prior_weight, train.low_level_weight), optimiser)
     unwrapped = accelerator.unwrap_model(step_loss).model
     # with several processes (accelerate launch), each takes every n-th sample of each batch; DDP averages the gradients
@@ -264,11 +258,7 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
         entry["seconds"] = round(time.perf_counter() - started, 2)
         history.append(entry)
         if accelerator.is_main_process:
-            save_checkpoint(checkpoint, {
-                "settings": settings, "epoch": epoch, "model": unwrapped.state_dict(),
-                "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                "history": json.dumps(history),
-            })
+            save_epoch(checkpoint, settings, epoch, unwrapped, optimiser, scheduler, history)
         accelerator.wait_for_everyone()
     return unwrapped.cpu().eval(), history, accelerator.is_main_process
 

@@ -51,7 +51,7 @@ class ReconstructionSettings:
     steps: int = 25  # the generator's denoising steps
     guidance: float = 3.0  # classifier-free guidance of the generator (MindEye: 3.5)
     prior_guidance: float = 2.0  # classifier-free guidance of the diffusion prior (1: none; MindEye samples without)
-    selection_low_level: float = 2.0  # weight of each candidate's SSIM to the low-level image in the selection (0: MindEye's)
+    selection_low_level: float = 0.0  # weight of each candidate's SSIM to the low-level image in the selection (0: MindEye's)
     seed: int = 0
     batch_size: int = 32  # brains per generator batch (each with all its candidates)
 

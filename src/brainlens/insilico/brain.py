@@ -273,6 +273,11 @@ class Simulation:
     ncsnr_estimate: np.ndarray  # (V,) float32 ncsnr estimated from the betas with NSD's formula
     zscored: bool
 
+    @property
+    def outside_test(self) -> np.ndarray:
+        """(n_trials,) bool: the trials of training and validation images, all that an fMRI-only store keeps."""
+        return self.split[self.trial_image] != 2
+
 
 class InSilicoSubject:
     """A simulated subject: ground-truth brain, voxel layout, noise model, and the truth.
@@ -439,23 +444,18 @@ class InSilicoSubject:
         from brainlens import store
 
         layout, tuning = self.layout, self.tuning
+        voxels = {"roi": layout.roi, "roi_names": layout.roi_names, "roi_sets": {"halves": (layout.half, layout.half_names)},
+                  "vertex": layout.vertex, "space": "fsaverage5", "dataset": "insilico", "subject": str(self.subject),
+                  "zscored": simulation.zscored, "beta_dtype": beta_dtype}
         if fmri_only:
-            kept = simulation.split[simulation.trial_image] != 2  # (n_trials,) trials of training and validation images
+            kept = simulation.outside_test
             return store.write(
                 path,
                 betas=simulation.betas[kept],
                 trial_session=simulation.trial_session[kept],
-                roi=layout.roi,
-                roi_names=layout.roi_names,
-                roi_sets={"halves": (layout.half, layout.half_names)},
-                vertex=layout.vertex,
-                space="fsaverage5",
-                dataset="insilico",
-                subject=str(self.subject),
                 source=f"brainlens in-silico subject {self.subject}, fMRI only (test images' trials left out)",
-                zscored=simulation.zscored,
-                beta_dtype=beta_dtype,
                 extra_attrs={"insilico_subject": self.subject, "n_images_simulated": int(simulation.split.size)},
+                **voxels,
             )
         truth = {
             "truth/signal": simulation.signal.astype(np.float16),
@@ -476,11 +476,6 @@ class InSilicoSubject:
             trial_image=simulation.trial_image,
             trial_session=simulation.trial_session,
             split=simulation.split,
-            roi=layout.roi,
-            roi_names=layout.roi_names,
-            roi_sets={"halves": (layout.half, layout.half_names)},
-            vertex=layout.vertex,
-            space="fsaverage5",
             ncsnr=simulation.ncsnr_estimate,
             captions=simulation.stimuli.captions,
             labels=simulation.stimuli.labels,
@@ -488,16 +483,13 @@ class InSilicoSubject:
             fine_class=simulation.stimuli.fine_class,
             fine_class_names=stimuli.FINE_CLASSES,
             extra=truth,
-            dataset="insilico",
-            subject=str(self.subject),
             source=f"brainlens in-silico subject {self.subject}",
-            zscored=simulation.zscored,
-            beta_dtype=beta_dtype,
             extra_attrs={
                 "insilico_subject": self.subject,
                 "evidence_channels": list(EVIDENCE_CHANNELS),
                 "attribute_names": list(stimuli.ATTRIBUTES),
             },
+            **voxels,
         )
 
 

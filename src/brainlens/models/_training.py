@@ -1,7 +1,9 @@
-"""Pieces shared by the training loops of the shipped generative models (embedder, VAE, diffusion)."""
+"""Pieces shared by the training loops: of the shipped generative models (embedder, VAE, diffusion), and the
+per-epoch checkpoints that the decoders and the masked brain model resume from."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from brainlens._io import load_checkpoint, save_checkpoint
 from brainlens.insilico import stimuli
 
 
@@ -25,6 +28,28 @@ def warmup_cosine(optimiser: torch.optim.Optimizer, total_steps: int, warmup: fl
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+
+
+def save_epoch(path: Path, settings: dict, epoch: int, model: torch.nn.Module, optimiser: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler, history: list[dict]) -> None:
+    """Checkpoint the end of ``epoch``: everything :func:`resume_epoch` needs to go on exactly as if never stopped."""
+    save_checkpoint(path, {"settings": settings, "epoch": epoch, "model": model.state_dict(),
+                           "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                           "rng": torch.get_rng_state(), "history": json.dumps(history)})
+
+
+def resume_epoch(path: Path, settings: dict, model: torch.nn.Module, optimiser: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler) -> tuple[list[dict], int]:
+    """Load the last checkpoint of a run with the same ``settings`` into the model, optimiser, scheduler and
+    torch's random state: → (the history so far, the first epoch still to run); ([], 0) when there is none."""
+    state = load_checkpoint(path, settings)
+    if state is None:
+        return [], 0
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return json.loads(state["history"]), int(state["epoch"]) + 1
 
 
 # Stimulus seeds: training images are those of the embedder (30_000 + seed); evaluation draws from a

@@ -61,7 +61,7 @@ __all__ = [
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-KINDS = ("pipeline", "vae", "unet", "scheduler", "vision", "text", "tokenizer", "clip", "backbone")
+KINDS = ("pipeline", "vae", "unet", "scheduler", "vision", "text", "tokenizer", "clip", "backbone", "mae")
 _ALIASES = {"embedder": "clip", "image": "vision", "text_encoder": "text", "image_encoder": "vision"}
 # Where each kind sits inside a diffusers pipeline folder (one with model_index.json).
 _PIPELINE_PARTS = {"vae": "vae", "unet": "unet", "scheduler": "scheduler", "text": "text_encoder",
@@ -76,7 +76,8 @@ PIPELINE_CLASSES: dict[str, str] = {
 }
 # Kinds whose models are brainlens's own classes, loaded by a function of their model file: "module:function",
 # called as function(resolved, **kwargs).
-_OWN_LOADERS = {"clip": "brainlens.models.embedder:load_resolved", "backbone": "brainlens.models.convnet:load_resolved"}
+_OWN_LOADERS = {"clip": "brainlens.models.embedder:load_resolved", "backbone": "brainlens.models.convnet:load_resolved",
+                "mae": "brainlens.models.image_mae:load_resolved"}
 
 
 class ModelNotFoundError(ValueError):
@@ -191,6 +192,15 @@ register(ShippedModel(
     sample="brainlens.models.diffusion:sample_diffusion",
     description="latent diffusion on the vae, UNet conditioned on the embedder's image embedding (or none): "
                 "autoguided sampling, embedding -> image, img2img",
+))
+register(ShippedModel(
+    name="image-mae",
+    kind="mae",
+    folder="image_mae",
+    train="brainlens.models.image_mae:train_image_mae",
+    evaluate="brainlens.models.image_mae:evaluate_image_mae",
+    description="ViT-MAE (transformers) on 64 px in-silico images, 8 px patches: the image MAE of CAD's cross-modal "
+                "phase, offline (facebook/vit-mae-base's part)",
 ))
 
 
@@ -465,6 +475,8 @@ def _guess_kind(resolved: Resolved) -> str:
             model_type = data.get("model_type", "")
             if model_type in DUAL_ENCODERS:
                 return "clip"
+            if model_type == "vit_mae":
+                return "mae"
             return "text" if "text" in model_type else "vision"
         if (root / "tokenizer_config.json").is_file():
             return "tokenizer"
@@ -639,5 +651,6 @@ _LOADERS: dict[str, Callable[..., Any]] = {
     "text": lambda resolved, **kw: _transformers_model("text", resolved, **kw),
     "tokenizer": _load_tokenizer,
     "clip": lambda resolved, **kw: _function(_OWN_LOADERS["clip"])(resolved, **kw),
+    "mae": lambda resolved, **kw: _function(_OWN_LOADERS["mae"])(resolved, **kw),
     "backbone": lambda resolved, **kw: _function(_OWN_LOADERS["backbone"])(resolved, **kw),
 }

@@ -83,17 +83,32 @@ def _check_finite(values: np.ndarray, store: Store) -> None:
         raise StoreError(store.path, "betas", f"{len(rows)} samples hold NaN or inf (first: row {rows[0]})")
 
 
-def store_samples(path: str | Path, *, leak_test_split: bool = False) -> tuple[np.ndarray, str]:
-    """One store's samples for masked brain modelling, unnormalised: → ((n, V) float32, the store's kind)."""
+def store_samples(path: str | Path, *, leak_test_split: bool = False, test_split: bool = False,
+                  average_repeats: bool = False) -> tuple[np.ndarray, str]:
+    """One store's samples, unnormalised: → ((n, V) float32, the store's kind). By default those masked brain
+    modelling learns from; with ``test_split`` only a paired store's test trials (to score on), each image's
+    repeats averaged with ``average_repeats``."""
     with open_store(path) as store:
+        kind = store.kind
         rows = np.arange(store.n_trials)
-        if store.kind == "paired" and not leak_test_split:
+        if test_split:
+            if kind != "paired":
+                raise StoreError(store.path, "split", f"missing: a {kind} store has no test split to score on")
+            rows = rows[store.split[store.trial_image] == SPLITS["test"]]
+            if len(rows) == 0:
+                raise StoreError(store.path, "split", "has no test images to score on")
+        elif kind == "paired" and not leak_test_split:
             rows = rows[store.split[store.trial_image] != SPLITS["test"]]
-        if len(rows) == 0:
-            raise StoreError(store.path, "betas", "no samples outside the test split")
+            if len(rows) == 0:
+                raise StoreError(store.path, "betas", "no samples outside the test split")
         samples = store.betas_at(rows).astype(np.float32)
         _check_finite(samples, store)
-        return samples, store.kind
+        if average_repeats and kind == "paired":
+            _, group = np.unique(store.trial_image[rows], return_inverse=True)
+            sums = np.zeros((group.max() + 1, samples.shape[1]), np.float64)
+            np.add.at(sums, group, samples)
+            samples = (sums / np.bincount(group)[:, None]).astype(np.float32)
+        return samples, kind
 
 
 def load_corpus(stores: list[str | Path], *, patch_size: int = 16, length: int | None = None, val_fraction: float = 0.05,

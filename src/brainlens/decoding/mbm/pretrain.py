@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from brainlens._io import load_checkpoint, save_checkpoint, save_safetensors, write_json
+from brainlens._io import save_safetensors, write_json
 from brainlens.decoding.mbm.data import Corpus, load_corpus, normalise, store_samples, wrap_pad
 from brainlens.decoding.mbm.mae import OBJECTIVES, MaskedBrainModel, MBMConfig
-from brainlens.models._training import warmup_cosine
+from brainlens.models._training import resume_epoch, save_epoch, warmup_cosine
 
-__all__ = ["PretrainConfig", "pretrain_mbm", "load_mbm", "masked_patch_error", "encode_voxels"]
+__all__ = ["PretrainConfig", "pretrain_mbm", "train_epochs", "save_mbm", "load_mbm", "patch_error", "masked_patch_error", "encode_voxels"]
 
 Progress = Callable[[str, int], None]
 
@@ -63,7 +63,8 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]
     """Weight decay on matrices only: none on biases, norms, the CLS and mask tokens (as MAE)."""
     decay, plain = [], []
     for name, parameter in model.named_parameters():
-        (plain if parameter.ndim < 2 or name.endswith("_token") else decay).append(parameter)
+        if parameter.requires_grad:  # frozen parts (phase 2's image encoder) are not optimised
+            (plain if parameter.ndim < 2 or name.endswith("_token") else decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
@@ -73,8 +74,8 @@ def _padded_training(corpus: Corpus) -> np.ndarray:
 
 
 @torch.no_grad()
-def _error(model: MaskedBrainModel, samples: np.ndarray, n_voxels: int, *, seed: int = 0, repeats: int = 3,
-           batch_size: int = 256) -> dict:
+def patch_error(model: MaskedBrainModel, samples: np.ndarray, n_voxels: int, *, seed: int = 0, repeats: int = 3,
+                batch_size: int = 256) -> dict:
     """Masked-patch MSE of normalised samples (n, n_voxels) against predicting zero, over the real voxels of the
     hidden patches, for ``repeats`` mask draws from ``seed``."""
     model.eval()
@@ -114,8 +115,6 @@ def pretrain_mbm(
 ) -> dict:
     """Pretrain a masked brain model on the stores' samples (each store one subject) into ``out``; returns the
     metrics written to ``out/metrics.json``. ``model_config``: :class:`MBMConfig` fields other than the length."""
-    from accelerate import Accelerator
-
     train = train or PretrainConfig()
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; {objective!r} was provided.")
@@ -123,71 +122,84 @@ def pretrain_mbm(
     out = Path(out)
     corpus = load_corpus(list(stores), patch_size=patch_size, leak_test_split=leak_test_split, seed=train.seed)
     config = MBMConfig(**{**(model_config or {}), "length": corpus.length, "patch_size": patch_size, "objective": objective})
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=train.mixed_precision)
     torch.manual_seed(train.seed)
     model = MaskedBrainModel(config)
-    optimiser = torch.optim.AdamW(_parameter_groups(model, train.weight_decay), lr=train.lr, betas=(0.9, 0.95))
-    samples = torch.from_numpy(_padded_training(corpus))  # (n_train, length)
-    steps_per_epoch = math.ceil(len(samples) / train.batch_size)
-    scheduler = warmup_cosine(optimiser, steps_per_epoch * train.epochs, min(0.5, train.warmup_epochs / train.epochs))
     settings = {"model": config.to_dict(), "train": asdict(train), "corpus": corpus.describe(), "leak_test_split": leak_test_split}
-    checkpoint = out / "checkpoint.pt"
-    history, first_epoch = [], 0
-    state = load_checkpoint(checkpoint, settings) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history, first_epoch = json.loads(state["history"]), int(state["epoch"]) + 1
+
+    def validate(trained: MaskedBrainModel) -> dict:
+        validation = [patch_error(trained, s.val, s.n_voxels) for s in corpus.subjects if len(s.val)]
+        return {"val_ratio": round(float(np.mean([v["ratio"] for v in validation])), 4)} if validation else {}
+
+    model, history, is_main = train_epochs(model, (torch.from_numpy(_padded_training(corpus)),), train=train, settings=settings,
+                                           checkpoint=out / "checkpoint.pt", validate=validate, resume=resume, device=device,
+                                           progress=progress, stage="mbm steps")
+    metrics = {"objective": objective, "n_train": corpus.n_train, "length": corpus.length, "history": history,
+               "validation": {s.name: patch_error(model, s.val, s.n_voxels) for s in corpus.subjects if len(s.val)},
+               "seconds": round(time.perf_counter() - started, 1)}
+    if is_main:
+        save_mbm(out, model, {"kind": "masked-brain-model", **settings}, metrics)
+    return metrics
+
+
+def save_mbm(out: Path, model: MaskedBrainModel, config: dict, metrics: dict) -> None:
+    """Write a masked brain model folder (model.safetensors, config.json, metrics.json); drop its checkpoint."""
+    out.mkdir(parents=True, exist_ok=True)
+    save_safetensors(out / "model.safetensors", model.state_dict())
+    write_json(out / "config.json", config)
+    write_json(out / "metrics.json", metrics)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def train_epochs(model: torch.nn.Module, data: tuple[torch.Tensor, ...], *, train: PretrainConfig, settings: dict,
+                 checkpoint: Path, validate: Callable[[torch.nn.Module], dict], resume: bool = False, device: str = "cpu",
+                 progress: Progress | None = None, stage: str = "steps") -> tuple[torch.nn.Module, list[dict], bool]:
+    """The training loop of masked brain modelling and of its cross-modal phase: ``model(*batch)`` → (loss, parts)
+    on shuffled batches of ``data`` (tensors with one row per sample), through accelerate, with MinD-Vis's
+    optimiser and schedule; after each epoch ``validate(model)`` is added to the history and a checkpoint written.
+
+    Returns (the trained model on the CPU in eval mode, the history, whether this is the main process)."""
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=train.mixed_precision)
+    optimiser = torch.optim.AdamW(_parameter_groups(model, train.weight_decay), lr=train.lr, betas=(0.9, 0.95))
+    n_samples = len(data[0])
+    steps_per_epoch = math.ceil(n_samples / train.batch_size)
+    scheduler = warmup_cosine(optimiser, steps_per_epoch * train.epochs, min(0.5, train.warmup_epochs / train.epochs))
+    history, first_epoch = resume_epoch(checkpoint, settings, model, optimiser, scheduler) if resume else ([], 0)
     model, optimiser = accelerator.prepare(model, optimiser)
     unwrapped = accelerator.unwrap_model(model)
     shard = slice(accelerator.process_index, None, accelerator.num_processes)
     for epoch in range(first_epoch, train.epochs):
         epoch_started = time.perf_counter()
         model.train()
-        order = torch.randperm(len(samples))
+        order = torch.randperm(n_samples)
         sums: dict[str, float] = {}
         for step in range(steps_per_epoch):
-            batch = samples[order[step * train.batch_size : (step + 1) * train.batch_size]][shard].to(accelerator.device)
+            rows = order[step * train.batch_size : (step + 1) * train.batch_size][shard]
+            batch = [tensor[rows].to(accelerator.device) for tensor in data]
             with accelerator.autocast():
-                loss, parts = model(batch)  # through the prepared module, so several processes share gradients
+                loss, parts = model(*batch)  # through the prepared module, so several processes share gradients
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"masked brain modelling stopped: the loss is {loss.item()} at epoch {epoch}, "
-                                         f"step {step} (global step {epoch * steps_per_epoch + step}).")
+                raise FloatingPointError(f"training stopped: the loss is {loss.item()} at epoch {epoch}, step {step} "
+                                         f"(global step {epoch * steps_per_epoch + step}).")
             optimiser.zero_grad(set_to_none=True)
             accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), train.clip_grad)
+            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], train.clip_grad)
             optimiser.step()
             scheduler.step()
             sums["loss"] = sums.get("loss", 0.0) + loss.item()
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
             if progress is not None:
-                progress("mbm steps", 1)
+                progress(stage, 1)
         entry = {"epoch": epoch, **{key: round(value / steps_per_epoch, 5) for key, value in sums.items()},
-                 "lr": scheduler.get_last_lr()[0]}
-        validation = [_error(unwrapped, s.val, s.n_voxels) for s in corpus.subjects if len(s.val)]
-        if validation:
-            entry["val_ratio"] = round(float(np.mean([v["ratio"] for v in validation])), 4)
+                 "lr": scheduler.get_last_lr()[0], **validate(unwrapped)}
         entry["seconds"] = round(time.perf_counter() - epoch_started, 2)
         history.append(entry)
         if accelerator.is_main_process:
-            save_checkpoint(checkpoint, {"settings": settings, "epoch": epoch, "model": unwrapped.state_dict(),
-                                         "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                                         "rng": torch.get_rng_state(), "history": json.dumps(history)})
+            save_epoch(checkpoint, settings, epoch, unwrapped, optimiser, scheduler, history)
         accelerator.wait_for_everyone()
-    unwrapped = unwrapped.cpu().eval()
-    metrics = {"objective": objective, "n_train": corpus.n_train, "length": corpus.length, "history": history,
-               "validation": {s.name: _error(unwrapped, s.val, s.n_voxels) for s in corpus.subjects if len(s.val)},
-               "seconds": round(time.perf_counter() - started, 1)}
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        save_safetensors(out / "model.safetensors", unwrapped.state_dict())
-        write_json(out / "config.json", {"kind": "masked-brain-model", **settings})
-        write_json(out / "metrics.json", metrics)
-        checkpoint.unlink(missing_ok=True)
-    return metrics
+    return unwrapped.cpu().eval(), history, accelerator.is_main_process
 
 
 def load_mbm(folder: str | Path, device: str = "cpu") -> tuple[MaskedBrainModel, dict]:
@@ -207,32 +219,28 @@ def load_mbm(folder: str | Path, device: str = "cpu") -> tuple[MaskedBrainModel,
     return model.to(device).eval(), config
 
 
-def _subject_samples(config: dict, path: str | Path, leak_test_split: bool, test_only: bool) -> tuple[np.ndarray, int]:
-    """A store's samples, normalised as the encoder saw its subject (or by their own statistics for a new subject)."""
-    if test_only:
-        from brainlens.store import SPLITS, open_store
-
-        with open_store(path) as store:
-            rows = np.flatnonzero(store.split[store.trial_image] == SPLITS["test"]) if store.kind == "paired" else None
-            if rows is None or len(rows) == 0:
-                raise ValueError(f"{path} has no test split to score on (a {store.kind} store).")
-            samples = store.betas_at(rows).astype(np.float32)
-    else:
-        samples, _ = store_samples(path, leak_test_split=leak_test_split)
+def _subject_samples(config: dict, path: str | Path, test_split: bool, average_repeats: bool) -> tuple[np.ndarray, int]:
+    """A store's samples (its test split's, or those pretraining reads), normalised as the encoder saw the subject,
+    or by the statistics of the samples pretraining would read for a subject it never saw."""
+    samples, _ = store_samples(path, test_split=test_split, average_repeats=average_repeats)
     known = {s["name"]: s for s in config["corpus"]["subjects"]}.get(Path(path).stem)
     if known is not None and known["n_voxels"] == samples.shape[1]:
-        return ((samples - known["mean"]) / known["std"]).astype(np.float32), samples.shape[1]
-    return normalise(samples)[0], samples.shape[1]
+        mean, std = known["mean"], known["std"]
+    else:
+        _, mean, std = normalise(store_samples(path)[0] if test_split else samples)
+    return ((samples - mean) / std).astype(np.float32), samples.shape[1]
 
 
-def masked_patch_error(folder: str | Path, store: str | Path, *, test_split: bool = True, seed: int = 0) -> dict:
-    """The pretrained model's masked-patch MSE on a store's samples against predicting zero; by default on its
-    test split's single trials (a paired store's; never seen in pretraining unless it leaked)."""
+def masked_patch_error(folder: str | Path, store: str | Path, *, test_split: bool = True, average_repeats: bool = False,
+                       seed: int = 0) -> dict:
+    """The pretrained model's masked-patch MSE on a store's samples against predicting zero: by default on its
+    test split's single trials (a paired store's; never seen in pretraining unless it leaked); with
+    ``average_repeats`` on each test image's repeats averaged."""
     model, config = load_mbm(folder)
-    samples, n_voxels = _subject_samples(config, store, False, test_split)
+    samples, n_voxels = _subject_samples(config, store, test_split, average_repeats)
     if n_voxels > model.config.length:
         raise ValueError(f"{store} has {n_voxels} voxels, more than the model's length of {model.config.length}.")
-    return {"store": str(store), **_error(model, samples, n_voxels, seed=seed)}
+    return {"store": str(store), "averaged": average_repeats, **patch_error(model, samples, n_voxels, seed=seed)}
 
 
 @torch.no_grad()

@@ -113,7 +113,8 @@ def linear_probe(store: str | Path, *, encoder: str | Path | None = None, n_trai
 def score_encoder(folder: str | Path, *, held_out: list[str | Path] = (), probe: str | Path | None = None,
                   n_train: int = 1200, n_way: int = 50, device="cpu") -> dict:
     """Add to ``folder/metrics.json`` the test-split masked-patch error of each ``held_out`` paired store
-    (``"held_out"``) and the :func:`linear_probe` of the ``probe`` store (``"probe"``); returns the metrics."""
+    (``"held_out"``, on single trials and on each image's repeats averaged) and the :func:`linear_probe` of the
+    ``probe`` store (``"probe"``); returns the metrics."""
     import json
 
     path = Path(folder) / "metrics.json"
@@ -121,7 +122,9 @@ def score_encoder(folder: str | Path, *, held_out: list[str | Path] = (), probe:
         raise FileNotFoundError(f"no metrics.json in {folder}: not a finished masked brain model folder.")
     metrics = json.loads(path.read_text())
     if held_out:
-        metrics["held_out"] = {str(store): masked_patch_error(folder, store) for store in held_out}
+        metrics["held_out"] = {str(store): {"single_trials": masked_patch_error(folder, store),
+                                            "repeats_averaged": masked_patch_error(folder, store, average_repeats=True)}
+                               for store in held_out}
     if probe is not None:
         metrics["probe"] = linear_probe(probe, encoder=folder, n_train=n_train, n_way=n_way, device=device)
     write_json(path, metrics)
