@@ -7,7 +7,7 @@ the bare forward, loss, backward and AdamW step on tensors already in memory. Pr
 ``mbm_speed: ratio=<brainlens samples/s / plain samples/s>`` with both rates and the peak memory (resident on
 CPU, allocated on CUDA).
 
-    python benchmarks/mbm_speed.py                                  # in-silico size on CPU (1,619 voxels, 256 wide, 4 deep)
+    python benchmarks/mbm_speed.py                                  # in-silico size on CPU (1,619 voxels, 128 wide, 4 deep)
     python benchmarks/mbm_speed.py --device cuda --size mindvis     # MinD-Vis's size: 4,656 voxels, 1024 wide, 24 deep
     python benchmarks/mbm_speed.py --objective dc-mae               # CAD phase 1 (two masked views per sample)
 """

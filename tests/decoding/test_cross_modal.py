@@ -4,6 +4,7 @@ the output is an ordinary masked brain model folder."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -85,12 +86,19 @@ def test_bad_phase_two_input_is_refused(encoder, small_store, tmp_path, image_ma
         pretrain_cross_modal(encoder, fmri_only, tmp_path / "x", config=CrossModalConfig(image_mae=str(image_mae)))
     with pytest.raises(ValueError, match="image_mask_ratio must be in"):
         CrossModalConfig(image_mask_ratio=1.0)
+    with pytest.raises(ValueError, match="n_images is 100000, but"):
+        pretrain_cross_modal(encoder, small_store, tmp_path / "x", config=CrossModalConfig(image_mae=str(image_mae)),
+                             n_images=100_000)
 
 
 def test_cli_pretrain_cross_modal(encoder, image_mae, small_store, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["--quiet", "pretrain", "cross-modal", "--encoder", str(encoder), "--store", str(small_store), "--out", str(out),
-                 "--image-mae", str(image_mae), "--cross-layers", "1", "--epochs", "1", "--batch-size", "32"]) == 0
+                 "--image-mae", str(image_mae), "--cross-layers", "1", "--epochs", "1", "--batch-size", "32",
+                 "--n-images", "10"]) == 0
     printed = capsys.readouterr().out
     assert "tuned on" in printed and "image masked MSE" in printed
-    assert json.loads((out / "metrics.json").read_text())["phase"] == "cross-modal"
+    metrics = json.loads((out / "metrics.json").read_text())
+    with open_store(small_store) as opened:  # the trials of the first 10 training images only
+        first = np.flatnonzero(opened.split == SPLITS["train"])[:10]
+        assert metrics["phase"] == "cross-modal" and metrics["n_train"] == int(np.isin(opened.trial_image, first).sum())

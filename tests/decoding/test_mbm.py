@@ -110,6 +110,7 @@ def test_pretraining_learns_the_subjects_structure(small_store, second_store, fm
     probe = json.loads((out / "metrics.json").read_text())["probe"]
     assert probe["n_train"] == 100 and probe["n_test"] == 15 and probe["n_way"] == 10
     assert probe["encoder"]["n_features"] == 32 and probe["raw_voxels"]["n_features"] == 1660
+    assert probe["encoder_tokens"]["n_features"] == 32 * model.config.n_patches  # every patch token in a row
     assert probe["raw_voxels"]["image_top1"] > 0.3  # the voxels identify the seen images well above chance (0.1)
 
 

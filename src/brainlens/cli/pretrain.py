@@ -43,7 +43,7 @@ def cmd_pretrain_mbm(args: argparse.Namespace) -> int:
 def _print_probe(probe: dict) -> None:
     print(f"  linear probe of {probe['store']} ({probe['n_train']} training images → {probe['target']}), "
           f"{probe['n_way']}-way identification on {probe['n_test']} test images (chance {1 / probe['n_way']:.3f}):")
-    for name in ("raw_voxels", "encoder"):
+    for name in ("raw_voxels", "encoder", "encoder_tokens"):
         if name in probe:
             low, high = probe[name]["image_top1_ci95"]
             print(f"    {name.replace('_', ' ')}: {probe[name]['image_top1']:.3f} ({low:.3f}–{high:.3f}), "
@@ -61,8 +61,8 @@ def cmd_pretrain_cross_modal(args: argparse.Namespace) -> int:
                     mixed_precision=args.mixed_precision)
     bars = _Bars(quiet=args.quiet)
     try:
-        metrics = pretrain_cross_modal(args.encoder, args.store, args.out, config=config, train=train, resume=args.resume,
-                                       device=args.device, progress=bars)
+        metrics = pretrain_cross_modal(args.encoder, args.store, args.out, config=config, train=train, n_images=args.n_images,
+                                       resume=args.resume, device=args.device, progress=bars)
     finally:
         bars.close()
     if args.probe:
@@ -108,7 +108,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--probe", metavar="STORE",
                    help="paired store of the subject to decode: the linear probe of the pretrained encoder and of the raw "
                    "voxels (see `brainlens pretrain probe`) is added to metrics.json")
-    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20; MinD-Vis: 500)")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the corpus (default 3; MinD-Vis: 500)")
     p.add_argument("--batch-size", type=int, default=100, help="batch size (default 100, as MinD-Vis)")
     p.add_argument("--lr", type=float, default=2.5e-4, help="peak learning rate (default 2.5e-4, as MinD-Vis)")
     p.add_argument("--patch-size", type=int, default=16, help="voxels per patch (default 16, as MinD-Vis)")
@@ -140,6 +140,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                    help="the image MAE: shipped name, ViT-MAE folder or hub id (default image-mae, trained on in-silico "
                    "images; CAD used facebook/vit-mae-base)")
     p.add_argument("--cross-layers", type=int, default=3, help="cross-attention blocks each way (default 3, as CAD)")
+    p.add_argument("--n-images", type=int, help="tune on the trials of the first N training images only (e.g. 1200, GOD's "
+                   "size; default all)")
     p.add_argument("--probe", metavar="STORE", help="paired store: add the linear probe (brainlens pretrain probe) to metrics.json")
     p.add_argument("--epochs", type=int, default=15, help="epochs (default 15, as CAD)")
     p.add_argument("--batch-size", type=int, default=16, help="batch size (default 16, as CAD on GOD)")

@@ -153,11 +153,17 @@ class CrossModalModel(nn.Module):
         return loss, {"fmri_mse": fmri_loss.detach(), "image_mse": image_loss.detach()}
 
 
-def _paired_split(store, split: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A split's single trials (n, V) float32 and each trial's image (n, 3, S, S) uint8 at the image MAE's size."""
+def _paired_split(store, split: str, image_size: int, n_images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A split's single trials (n, V) float32 and each trial's image (n, 3, S, S) uint8 at the image MAE's size;
+    with ``n_images``, only the trials of the split's first ``n_images`` images (in store order)."""
     rows = np.flatnonzero(store.split[store.trial_image] == SPLITS[split])
     if len(rows) == 0:
         raise StoreError(store.path, "split", f"has no {split!r} trials to tune on")
+    if n_images is not None:
+        first = np.unique(store.trial_image[rows])
+        if len(first) < n_images:
+            raise ValueError(f"n_images is {n_images}, but {store.path} has {len(first)} {split} images.")
+        rows = rows[np.isin(store.trial_image[rows], first[:n_images])]
     betas = store.betas_at(rows).astype(np.float32)
     if not np.isfinite(betas).all():
         raise StoreError(store.path, "betas", f"the {split} split holds NaN or inf")
@@ -171,10 +177,13 @@ def _paired_split(store, split: str, image_size: int) -> tuple[np.ndarray, np.nd
 
 
 def pretrain_cross_modal(encoder: str | Path, store: str | Path, out: str | Path, *, config: CrossModalConfig | None = None,
-                         train: PretrainConfig | None = None, resume: bool = False, device: str = "cpu",
-                         progress=None) -> dict:
+                         train: PretrainConfig | None = None, n_images: int | None = None, resume: bool = False,
+                         device: str = "cpu", progress=None) -> dict:
     """Tune the masked brain model in ``encoder`` on ``store``'s training pairs with an image MAE (CAD phase 2)
-    into ``out``, a masked brain model folder; returns the metrics written to ``out/metrics.json``."""
+    into ``out``, a masked brain model folder; returns the metrics written to ``out/metrics.json``. ``n_images``
+    keeps the trials of the first that many training images (1,200: GOD's size, the images the probe fits on)."""
+    if n_images is not None and (isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 1):
+        raise ValueError(f"n_images must be a positive integer; {n_images!r} was provided.")
     config = config or CrossModalConfig()
     train = train or PHASE2_TRAINING
     started = time.perf_counter()
@@ -183,7 +192,7 @@ def pretrain_cross_modal(encoder: str | Path, store: str | Path, out: str | Path
     image = load_image_mae(config.image_mae)
     size = image.config.image_size
     with open_paired(store) as opened:
-        betas, pixels = _paired_split(opened, "train", size)
+        betas, pixels = _paired_split(opened, "train", size, n_images)
         val_betas, val_pixels = _paired_split(opened, "val", size)
     n_voxels = betas.shape[1]
     if n_voxels > fmri.config.length:
@@ -200,7 +209,8 @@ def pretrain_cross_modal(encoder: str | Path, store: str | Path, out: str | Path
     torch.manual_seed(train.seed)
     model = CrossModalModel(fmri.train(), image, config)
     val_voxels, val_images = padded(val_betas), torch.from_numpy(val_pixels)
-    settings = {"encoder": str(encoder), "store": str(store), "cross_modal": asdict(config), "train": asdict(train),
+    settings = {"encoder": str(encoder), "store": str(store), "n_images": n_images, "cross_modal": asdict(config),
+                "train": asdict(train),
                 "normalisation": {"mean": mean, "std": std}}
 
     @torch.no_grad()

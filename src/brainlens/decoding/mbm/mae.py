@@ -14,7 +14,7 @@ against the original sample (weight 1) and against B's reconstruction (weight 0.
 
 >>> model = MaskedBrainModel(MBMConfig(length=1728))
 >>> loss, parts = model.loss(voxels)               # voxels (B, 1728), SC-MBM
->>> tokens = model.encode(voxels)                  # (B, 1 + 108, 256): CLS then one token per patch, no masking
+>>> tokens = model.encode(voxels)                  # (B, 1 + 108, 128): CLS then one token per patch, no masking
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ MINDVIS_SIZES = {"width": 1024, "depth": 24, "heads": 16, "decoder_width": 512, 
 class MBMConfig:
     length: int  # voxels per sample after wrap-padding; a multiple of patch_size
     patch_size: int = 16  # voxels per patch (MinD-Vis: 16)
-    width: int = 256  # encoder embedding (MinD-Vis: 1024)
+    width: int = 128  # encoder embedding, 8 × a patch (MinD-Vis: 1024, 64 ×)
     depth: int = 4  # encoder blocks (MinD-Vis: 24)
     heads: int = 8  # (MinD-Vis: 16)
-    decoder_width: int = 128  # (MinD-Vis: 512)
+    decoder_width: int = 64  # (MinD-Vis: 512)
     decoder_depth: int = 2  # (MinD-Vis: 8)
     decoder_heads: int = 4  # (MinD-Vis: 16)
     mlp_ratio: float = 1.0  # as MinD-Vis

@@ -6,8 +6,9 @@ otherwise), fitted on the first ``n_train`` training images (1,200 by default: G
 by identification on the validation split, and scored by ``n_way`` identification (50: GOD's test set) on the
 test split. Each image's repeats are averaged.
 
-The same probe runs on the raw voxels and on the frozen encoder's pooled tokens (the mean of its patch tokens,
-nothing masked), so every pretrained encoder is reported beside what the voxels give on their own. Voxels are
+The same probe runs on the raw voxels, on the frozen encoder's pooled tokens (the mean of its patch tokens,
+nothing masked) and on all its patch tokens in a row (what a diffusion model's cross-attention reads), so every
+pretrained encoder is reported beside what the voxels give on their own. Voxels are
 normalised as the encoder saw the subject; a subject it never saw is normalised by its own training betas.
 
 ``score_encoder`` adds both kinds of figures to an encoder folder's ``metrics.json``: the masked-patch error on
@@ -34,12 +35,14 @@ from brainlens.decoding.targets import compute_targets, target_space
 from brainlens.identification import retrieval_top1
 from brainlens.store import StoreError, load_split
 
-__all__ = ["linear_probe", "pooled_features", "score_encoder"]
+__all__ = ["encoder_features", "linear_probe", "score_encoder"]
 
 
-def pooled_features(model: MaskedBrainModel, voxels: np.ndarray) -> np.ndarray:
-    """Normalised voxels (n, V) → the frozen encoder's patch tokens averaged, nothing masked: (n, width)."""
-    return encode_voxels(model, voxels)[:, 1:].mean(1)
+def encoder_features(model: MaskedBrainModel, voxels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised voxels (n, V) → the frozen encoder's patch tokens, nothing masked: (averaged (n, width),
+    all of them in a row (n, n_patches · width), what a diffusion model's cross-attention would read)."""
+    tokens = encode_voxels(model, voxels)[:, 1:]  # (n, n_patches, width)
+    return tokens.mean(1), tokens.reshape(len(tokens), -1)
 
 
 def _normalisation(config: dict | None, name: str, train_betas: np.ndarray) -> tuple[float, float]:
@@ -105,8 +108,10 @@ def linear_probe(store: str | Path, *, encoder: str | Path | None = None, n_trai
         if voxels["train"].shape[1] > model.config.length:
             raise ValueError(f"{store} has {voxels['train'].shape[1]} voxels, more than the encoder's length of "
                              f"{model.config.length}.")
-        features = {split: pooled_features(model, values) for split, values in voxels.items()}
-        result["encoder"] = {"folder": str(encoder), **_fit_and_score(features, targets, n_way, seed)}
+        features = {split: encoder_features(model, values) for split, values in voxels.items()}
+        pooled, tokens = ({split: pair[k] for split, pair in features.items()} for k in (0, 1))
+        result["encoder"] = {"folder": str(encoder), **_fit_and_score(pooled, targets, n_way, seed)}
+        result["encoder_tokens"] = {"folder": str(encoder), **_fit_and_score(tokens, targets, n_way, seed)}
     return result
 
 
