@@ -21,6 +21,7 @@ def test_demo_writes_store_and_pictures(tmp_path):
     assert "synthesis" not in summary and "decoding" not in summary
 
 
+@pytest.mark.slow  # over a minute each; the default suite stays under 15 minutes on 2 cores
 def test_demo_decoding_stage_and_its_pictures(tmp_path, capsys):
     """The demo's decoding stage at tiny sizes: both decoders' retrieval, the retrieval picture, the reconstructions."""
     out = tmp_path / "demo"
@@ -39,6 +40,7 @@ def test_demo_decoding_stage_and_its_pictures(tmp_path, capsys):
             assert image.width > 300 and image.height > 200
 
 
+@pytest.mark.slow  # over a minute each; the default suite stays under 15 minutes on 2 cores
 def test_demo_synthesis_stage_and_its_pictures(tmp_path, monkeypatch, capsys):
     """The demo's synthesis stage at tiny sizes: every region and contrast, its metrics, and its two pictures."""
     from functools import partial
