@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from brainlens.decoding.data import open_paired
-from brainlens.decoding.mbm.data import normalise, store_samples, wrap_pad
+from brainlens.decoding.mbm.data import store_samples, subject_normalisation, wrap_pad
 from brainlens.decoding.mbm.mae import MaskedBrainModel
 from brainlens.decoding.mbm.pretrain import PretrainConfig, load_mbm, patch_error, save_mbm, train_epochs
 from brainlens.models import load_model
@@ -197,11 +197,7 @@ def pretrain_cross_modal(encoder: str | Path, store: str | Path, out: str | Path
     n_voxels = betas.shape[1]
     if n_voxels > fmri.config.length:
         raise ValueError(f"{store} has {n_voxels} voxels, more than the encoder's length of {fmri.config.length}.")
-    known = {s["name"]: s for s in encoder_config["corpus"]["subjects"]}.get(Path(store).stem)
-    if known is not None and known["n_voxels"] == n_voxels:
-        mean, std = known["mean"], known["std"]
-    else:  # a subject pretraining never saw: normalised by the samples pretraining would read
-        _, mean, std = normalise(store_samples(store)[0])
+    mean, std = subject_normalisation(encoder_config, Path(store).stem, n_voxels, lambda: store_samples(store)[0])
 
     def padded(values: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(wrap_pad(((values - mean) / std).astype(np.float32), fmri.config.length))

@@ -17,6 +17,7 @@ error on unseen samples.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def normalise(voxels: np.ndarray) -> tuple[np.ndarray, float, float]:
     if not std > 0:
         raise ValueError(f"the samples have no variance (std {std}); nothing to learn from them.")
     return ((voxels - mean) / std).astype(np.float32), mean, std
+
+
+def subject_normalisation(encoder_config: dict | None, name: str, n_voxels: int,
+                          fallback: Callable[[], np.ndarray]) -> tuple[float, float]:
+    """A subject's mean and std as a pretrained encoder's corpus saw it (matched by store name and voxel count),
+    else those of ``fallback()``'s samples (n, V): the subject's own, for a subject pretraining never saw."""
+    subjects = encoder_config["corpus"]["subjects"] if encoder_config is not None else []
+    known = {s["name"]: s for s in subjects}.get(name)
+    if known is not None and known["n_voxels"] == n_voxels:
+        return known["mean"], known["std"]
+    _, mean, std = normalise(fallback())
+    return mean, std
 
 
 def _check_finite(values: np.ndarray, store: Store) -> None:

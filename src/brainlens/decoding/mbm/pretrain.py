@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from brainlens._io import save_safetensors, write_json
-from brainlens.decoding.mbm.data import Corpus, load_corpus, normalise, store_samples, wrap_pad
+from brainlens.decoding.mbm.data import Corpus, load_corpus, store_samples, subject_normalisation, wrap_pad
 from brainlens.decoding.mbm.mae import OBJECTIVES, MaskedBrainModel, MBMConfig
 from brainlens.models._training import resume_epoch, save_epoch, warmup_cosine
 
@@ -223,11 +223,8 @@ def _subject_samples(config: dict, path: str | Path, test_split: bool, average_r
     """A store's samples (its test split's, or those pretraining reads), normalised as the encoder saw the subject,
     or by the statistics of the samples pretraining would read for a subject it never saw."""
     samples, _ = store_samples(path, test_split=test_split, average_repeats=average_repeats)
-    known = {s["name"]: s for s in config["corpus"]["subjects"]}.get(Path(path).stem)
-    if known is not None and known["n_voxels"] == samples.shape[1]:
-        mean, std = known["mean"], known["std"]
-    else:
-        _, mean, std = normalise(store_samples(path)[0] if test_split else samples)
+    mean, std = subject_normalisation(config, Path(path).stem, samples.shape[1],
+                                      lambda: store_samples(path)[0] if test_split else samples)
     return ((samples - mean) / std).astype(np.float32), samples.shape[1]
 
 

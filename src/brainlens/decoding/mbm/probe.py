@@ -27,7 +27,7 @@ import torch
 
 from brainlens._io import write_json
 from brainlens.decoding.data import open_paired
-from brainlens.decoding.mbm.data import normalise
+from brainlens.decoding.mbm.data import subject_normalisation
 from brainlens.decoding.mbm.mae import MaskedBrainModel
 from brainlens.decoding.mbm.pretrain import encode_voxels, load_mbm, masked_patch_error
 from brainlens.decoding.ridge import RIDGE_ALPHAS, RidgePath
@@ -43,15 +43,6 @@ def encoder_features(model: MaskedBrainModel, voxels: np.ndarray) -> tuple[np.nd
     all of them in a row (n, n_patches · width), what a diffusion model's cross-attention would read)."""
     tokens = encode_voxels(model, voxels)[:, 1:]  # (n, n_patches, width)
     return tokens.mean(1), tokens.reshape(len(tokens), -1)
-
-
-def _normalisation(config: dict | None, name: str, train_betas: np.ndarray) -> tuple[float, float]:
-    """The subject's mean and std as the encoder saw it, or from its own training betas when it never did."""
-    known = {s["name"]: s for s in config["corpus"]["subjects"]}.get(name) if config is not None else None
-    if known is not None and known["n_voxels"] == train_betas.shape[1]:
-        return known["mean"], known["std"]
-    _, mean, std = normalise(train_betas)
-    return mean, std
 
 
 def _fit_and_score(features: dict[str, np.ndarray], targets: dict[str, np.ndarray], n_way: int, seed: int) -> dict:
@@ -99,7 +90,7 @@ def linear_probe(store: str | Path, *, encoder: str | Path | None = None, n_trai
             targets[split] = compute_targets(space, opened.images_at(images), device=device).reshape(len(images), -1)
     if not 2 <= n_way <= len(targets["test"]):
         raise ValueError(f"n_way must be between 2 and the {len(targets['test'])} test images of {store}; {n_way!r} was provided.")
-    mean, std = _normalisation(config, Path(store).stem, betas["train"])
+    mean, std = subject_normalisation(config, Path(store).stem, betas["train"].shape[1], lambda: betas["train"])
     voxels = {split: ((values - mean) / std).astype(np.float32) for split, values in betas.items()}
     result = {"store": str(store), "n_train": n_train, "n_val": len(targets["val"]), "n_test": len(targets["test"]),
               "n_way": n_way, "target": f"{space.name} of {space.source}",
