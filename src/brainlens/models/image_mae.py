@@ -107,11 +107,16 @@ def _channels_first(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # (B, H, W, 3) → (B, 3, H, W)
 
 
+def _masked_forward(model, pixels: torch.Tensor, generator: torch.Generator):
+    """The MAE on normalised pixels (B, 3, S, S) with masks drawn from `generator` → its output (loss, mask, …)."""
+    n_patches = (model.config.image_size // model.config.patch_size) ** 2
+    noise = torch.rand(len(pixels), n_patches, generator=generator)  # ViT-MAE keeps the patches of least noise
+    return model(pixel_values=pixels, noise=noise)
+
+
 def masked_image_loss(model, images: np.ndarray, generator: torch.Generator) -> torch.Tensor:
     """MAE's loss on uint8 images (B, S, S, 3): the hidden patches' normalised pixels, masks drawn from `generator`."""
-    n_patches = (model.config.image_size // model.config.patch_size) ** 2
-    noise = torch.rand(len(images), n_patches, generator=generator)  # ViT-MAE keeps the patches of least noise
-    return model(pixel_values=normalise_pixels(_channels_first(images)), noise=noise).loss
+    return _masked_forward(model, normalise_pixels(_channels_first(images)), generator).loss
 
 
 def train_image_mae(
@@ -211,10 +216,9 @@ def evaluate_image_mae(model="image-mae", *, n: int = 500, seed: int = HELDOUT_S
     losses, zero = [], []
     for start in range(0, n, 100):
         batch = heldout[start : start + 100]
-        n_patches = (model.config.image_size // model.config.patch_size) ** 2
-        noise = torch.rand(len(batch), n_patches, generator=generator)
-        output = model(pixel_values=normalise_pixels(_channels_first(batch)), noise=noise)
-        target = model.patchify(normalise_pixels(_channels_first(batch)))
+        pixels = normalise_pixels(_channels_first(batch))
+        output = _masked_forward(model, pixels, generator)
+        target = model.patchify(pixels)
         mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
         target = (target - mean) / (var + 1e-6) ** 0.5  # ViT-MAE's norm_pix_loss target
         hidden = output.mask.bool()
