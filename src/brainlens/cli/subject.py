@@ -14,16 +14,24 @@ from brainlens.cli._progress import _Bars
 
 
 def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials_per_session: int, zscore: bool, quiet: bool,
-              fmri_only: bool = False) -> dict:
-    from brainlens.insilico.brain import InSilicoSubject
+              fmri_only: bool = False, design: str = "nsd") -> dict:
+    from brainlens.insilico.brain import GOD_N_TEST, GOD_N_VAL, InSilicoSubject
 
     started = time.perf_counter()
     sim_subject = InSilicoSubject(subject)
+    if design == "god":
+        if fmri_only:
+            raise ValueError("--fmri-only writes NSD-like pretraining data; it does not combine with --design god.")
+        n_images = n_images + GOD_N_VAL + GOD_N_TEST
     bars = _Bars({"stimuli": n_images, "brain": n_images}, quiet)
     try:
-        simulation = sim_subject.simulate(
-            n_images, image_size=image_size, trials_per_session=trials_per_session, zscore=zscore, progress=bars
-        )
+        if design == "god":
+            simulation = sim_subject.simulate_god(n_train=n_images - GOD_N_VAL - GOD_N_TEST, image_size=image_size,
+                                                  trials_per_session=trials_per_session, zscore=zscore, progress=bars)
+        else:
+            simulation = sim_subject.simulate(
+                n_images, image_size=image_size, trials_per_session=trials_per_session, zscore=zscore, progress=bars
+            )
     finally:
         bars.close()
     sim_subject.write_store(simulation, out, fmri_only=fmri_only)
@@ -33,21 +41,26 @@ def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials
         "n_images": n_images,
         "n_trials": int(simulation.outside_test.sum() if fmri_only else simulation.trial_image.size),
         "fmri_only": fmri_only,
+        "design": design,
         "n_voxels": sim_subject.n_voxels,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from brainlens.insilico.brain import GOD_N_TRAIN
+
+    god = args.design == "god"
     summary = _simulate(
         args.subject,
-        args.n_images,
+        args.n_images if args.n_images is not None else (GOD_N_TRAIN if god else 2000),
         Path(args.out),
         image_size=args.image_size,
         trials_per_session=args.trials_per_session,
         zscore=not args.raw,
         quiet=args.quiet,
         fmri_only=args.fmri_only,
+        design=args.design,
     )
     what = "fMRI only, responses to " if summary["fmri_only"] else ""
     print(f"wrote {summary['store']}: {what}{summary['n_images']} images, {summary['n_trials']} trials, "
@@ -124,9 +137,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `simulate`, `info` and `validate` to the top-level commands."""
     p = commands.add_parser("simulate", help="simulate an in-silico subject's NSD-like experiment into a store",
                             description="Simulate an NSD-like experiment on an in-silico subject (ground-truth brain, "
-                            "3 repeats per image, sessions of 750 trials, a shared test set) and write a store.")
+                            "3 repeats per image, sessions of 750 trials, a shared test set) and write a store; or, with "
+                            "--design god, a GOD-like one (test classes unseen in training, test images repeated 35 times).")
     p.add_argument("--subject", type=int, default=1, help="subject number; subjects differ in layout and SNR (default 1)")
-    p.add_argument("--n-images", type=int, default=2000, help="number of distinct images (default 2000); a tenth are the shared test set")
+    p.add_argument("--n-images", type=int, help="number of distinct images (default 2000); a tenth are the shared test set. "
+                   "With --design god: the number of training images (default 1200)")
+    p.add_argument("--design", choices=("nsd", "god"), default="nsd",
+                   help="nsd (default): every image shown 3 times in sessions of 750 trials. god: Generic Object Decoding's "
+                   "design: 1200 training and 50 validation images shown once, and 50 test images of fine classes absent "
+                   "from training (a quarter of them, every fourth) shown 35 times; the test images are shared by every subject")
     p.add_argument("--out", required=True, help="store file to write (HDF5)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
     p.add_argument("--trials-per-session", type=int, default=750, help="trials per scan session (default 750, as NSD)")

@@ -43,6 +43,7 @@ from brainlens.reliability import ncsnr_from_repeats, noise_ceiling
 
 __all__ = [
     "EVIDENCE_CHANNELS",
+    "GOD_TEST_CLASSES",
     "SHARED_TEST_SEED",
     "VoxelTuning",
     "GroundTruthBrain",
@@ -54,6 +55,12 @@ __all__ = [
 EVIDENCE_CHANNELS = stimuli.CATEGORIES + ("place-indoor", "place-outdoor", "food-warm", "food-green")
 # the shared test images (like NSD's shared1000) come from this stimulus seed for every subject
 SHARED_TEST_SEED = 424242
+# GOD-like design (Horikawa & Kamitani's Generic Object Decoding): training images of some fine classes shown
+# once, test images of the other classes shown GOD_TEST_REPEATS times. A quarter of the fine classes are test
+# classes, as GOD's 50 of 200: every fourth one, so every category has some.
+GOD_TEST_CLASSES = tuple(range(0, len(stimuli.FINE_CLASSES), 4))
+GOD_N_TRAIN, GOD_N_VAL, GOD_N_TEST, GOD_TEST_REPEATS = 1200, 50, 50, 35
+GOD_TEST_SEED = 515151  # the GOD-like test images, shared by every subject
 _CALIBRATION_SEED = 99_991
 _N_CALIBRATION = 768
 _CHUNK = 1024  # images drawn and run through the brain at a time during a simulation
@@ -272,6 +279,7 @@ class Simulation:
     signal: np.ndarray  # (n_images, V) float32 noiseless standardised responses
     ncsnr_estimate: np.ndarray  # (V,) float32 ncsnr estimated from the betas with NSD's formula
     zscored: bool
+    design: str = "nsd"  # "nsd" (InSilicoSubject.simulate) or "god" (InSilicoSubject.simulate_god)
 
     @property
     def outside_test(self) -> np.ndarray:
@@ -434,6 +442,67 @@ class InSilicoSubject:
             zscored=zscore,
         )
 
+    def simulate_god(
+        self,
+        *,
+        n_train: int = GOD_N_TRAIN,
+        n_val: int = GOD_N_VAL,
+        n_test: int = GOD_N_TEST,
+        test_repeats: int = GOD_TEST_REPEATS,
+        image_size: int = 64,
+        trials_per_session: int = 750,
+        zscore: bool = True,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> Simulation:
+        """A GOD-like experiment: ``n_train`` training and ``n_val`` validation images of the training fine classes,
+        each shown once, and ``n_test`` test images of the :data:`GOD_TEST_CLASSES` (never in training), taken in turn
+        from each test class and shown ``test_repeats`` times. Trials run in sessions of ``trials_per_session``:
+        the training and validation trials first, in random order, then the test trials, as GOD's sessions.
+        The test images are shared by every subject; the training images are the subject's own."""
+        from brainlens.store import zscore_sessions
+
+        for name, value, least in (("n_train", n_train, 2), ("n_val", n_val, 0), ("n_test", n_test, 2),
+                                   ("test_repeats", test_repeats, 2), ("trials_per_session", trials_per_session, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be an integer of at least {least}; {value!r} was provided.")
+        test_classes = np.array(GOD_TEST_CLASSES)
+        tick = (lambda k: progress("stimuli", k)) if progress is not None else None
+        quota = np.zeros(len(stimuli.FINE_CLASSES), np.int64)
+        quota[test_classes] = n_test // len(test_classes)
+        quota[test_classes[: n_test % len(test_classes)]] += 1
+        test = _draw_where(GOD_TEST_SEED, image_size, lambda fine, taken: taken < quota[fine], n_test)
+        rank = np.array([np.sum(test.fine_class[:i] == fine) for i, fine in enumerate(test.fine_class)])
+        test = _subset(test, np.lexsort((test.fine_class, rank)))  # one image of each test class, then a second, …
+        outside = np.ones(len(stimuli.FINE_CLASSES), bool)
+        outside[test_classes] = False
+        seen = _draw_where(2000 + self.subject, image_size, lambda fine, taken: outside[fine], n_train + n_val)
+        images = _concatenate([test, seen])
+        if tick is not None:
+            tick(len(images.images))
+        signal = self.respond(images.images, progress=None if progress is None else (lambda k: progress("brain", k)))
+        n_images = n_test + n_val + n_train
+        split = np.zeros(n_images, dtype=np.int8)
+        split[:n_test] = 2
+        split[n_test : n_test + n_val] = 1
+
+        rng = np.random.default_rng([self._noise_seed, 9])
+        trial_image = np.concatenate([n_test + rng.permutation(n_train + n_val),
+                                      rng.permutation(np.repeat(np.arange(n_test), test_repeats))])
+        trial_session = (np.arange(trial_image.size) // trials_per_session).astype(np.int32)
+        betas = self.measure(signal[trial_image], trial_session, seed=1)
+        zscored = zscore_sessions(betas, trial_session)
+        return Simulation(
+            stimuli=images,
+            split=split,
+            trial_image=trial_image.astype(np.int64),
+            trial_session=trial_session,
+            betas=zscored if zscore else betas,
+            signal=signal,
+            ncsnr_estimate=ncsnr_from_repeats(zscored, trial_image).astype(np.float32),
+            zscored=zscore,
+            design="god",
+        )
+
     def write_store(self, simulation: Simulation, path, *, beta_dtype: str = "float16", fmri_only: bool = False):
         """Write a simulation as a subject store, with the truth under ``truth/``.
 
@@ -483,9 +552,10 @@ class InSilicoSubject:
             fine_class=simulation.stimuli.fine_class,
             fine_class_names=stimuli.FINE_CLASSES,
             extra=truth,
-            source=f"brainlens in-silico subject {self.subject}",
+            source=f"brainlens in-silico subject {self.subject}, {simulation.design.upper()}-like design",
             extra_attrs={
                 "insilico_subject": self.subject,
+                "design": simulation.design,
                 "evidence_channels": list(EVIDENCE_CHANNELS),
                 "attribute_names": list(stimuli.ATTRIBUTES),
             },
@@ -496,6 +566,29 @@ class InSilicoSubject:
 @lru_cache(maxsize=1)
 def _shipped_net() -> CategoryNet:
     return load_category_net()
+
+
+def _draw_where(seed: int, size: int, accept: Callable[[int, int], bool], n: int) -> stimuli.Stimuli:
+    """The first ``n`` images drawn from ``seed`` that ``accept(fine_class, already taken of that class)``."""
+    parts, taken, found, start = [], np.zeros(len(stimuli.FINE_CLASSES), np.int64), 0, 0
+    while found < n:
+        if start > 200 * n + 10_000:
+            raise RuntimeError(f"drew {start} images from seed {seed} and found only {found} of {n} acceptable ones.")
+        batch = stimuli.generate(256, seed=seed, start=start, size=size)
+        keep = []
+        for i, fine in enumerate(batch.fine_class):
+            if found < n and accept(fine, taken[fine]):
+                keep.append(i)
+                taken[fine] += 1
+                found += 1
+        parts.append(_subset(batch, np.array(keep, np.int64)))
+        start += 256
+    return _concatenate(parts)
+
+
+def _subset(images: stimuli.Stimuli, index: np.ndarray) -> stimuli.Stimuli:
+    return stimuli.Stimuli(images.images[index], images.labels[index], images.category[index], images.attributes[index],
+                           tuple(images.captions[i] for i in index), images.fine_class[index])
 
 
 def _concatenate(parts: list[stimuli.Stimuli]) -> stimuli.Stimuli:
