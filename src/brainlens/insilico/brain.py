@@ -389,7 +389,6 @@ class InSilicoSubject:
         the next ``n_val`` (default a twentieth) form the validation split. ``progress(stage, k)`` is
         called as images are generated ("stimuli") and run through the brain ("brain").
         """
-        from brainlens.store import zscore_sessions
 
         if n_images < 2:
             raise ValueError(f"n_images must be at least 2; {n_images!r} was provided.")
@@ -428,19 +427,7 @@ class InSilicoSubject:
 
         rng = np.random.default_rng([self._noise_seed, 7])
         trial_image = rng.permutation(np.repeat(np.arange(n_images), self.n_repeats))
-        trial_session = (np.arange(trial_image.size) // trials_per_session).astype(np.int32)
-        betas = self.measure(signal[trial_image], trial_session)
-        zscored = zscore_sessions(betas, trial_session)
-        return Simulation(
-            stimuli=images,
-            split=split,
-            trial_image=trial_image.astype(np.int64),
-            trial_session=trial_session,
-            betas=zscored if zscore else betas,
-            signal=signal,
-            ncsnr_estimate=ncsnr_from_repeats(zscored, trial_image).astype(np.float32),
-            zscored=zscore,
-        )
+        return self._run_trials(images, signal, split, trial_image, trials_per_session, zscore, "nsd")
 
     def simulate_god(
         self,
@@ -459,8 +446,6 @@ class InSilicoSubject:
         from each test class and shown ``test_repeats`` times. Trials run in sessions of ``trials_per_session``:
         the training and validation trials first, in random order, then the test trials, as GOD's sessions.
         The test images are shared by every subject; the training images are the subject's own."""
-        from brainlens.store import zscore_sessions
-
         for name, value, least in (("n_train", n_train, 2), ("n_val", n_val, 0), ("n_test", n_test, 2),
                                    ("test_repeats", test_repeats, 2), ("trials_per_session", trials_per_session, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -488,8 +473,15 @@ class InSilicoSubject:
         rng = np.random.default_rng([self._noise_seed, 9])
         trial_image = np.concatenate([n_test + rng.permutation(n_train + n_val),
                                       rng.permutation(np.repeat(np.arange(n_test), test_repeats))])
+        return self._run_trials(images, signal, split, trial_image, trials_per_session, zscore, "god")
+
+    def _run_trials(self, images: stimuli.Stimuli, signal: np.ndarray, split: np.ndarray, trial_image: np.ndarray,
+                    trials_per_session: int, zscore: bool, design: str) -> Simulation:
+        """Measure the trials (images in showing order, ``trials_per_session`` to a session) with noise."""
+        from brainlens.store import zscore_sessions
+
         trial_session = (np.arange(trial_image.size) // trials_per_session).astype(np.int32)
-        betas = self.measure(signal[trial_image], trial_session, seed=1)
+        betas = self.measure(signal[trial_image], trial_session, seed=None if design == "nsd" else 1)
         zscored = zscore_sessions(betas, trial_session)
         return Simulation(
             stimuli=images,
@@ -500,7 +492,7 @@ class InSilicoSubject:
             signal=signal,
             ncsnr_estimate=ncsnr_from_repeats(zscored, trial_image).astype(np.float32),
             zscored=zscore,
-            design="god",
+            design=design,
         )
 
     def write_store(self, simulation: Simulation, path, *, beta_dtype: str = "float16", fmri_only: bool = False):
