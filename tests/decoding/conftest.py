@@ -21,3 +21,12 @@ def small_store(tmp_path_factory):
 def second_store(tmp_path_factory):
     """Subject 3 with 120 images, sessions of 90 trials: another voxel count, for several subjects at once."""
     return _simulated(tmp_path_factory.mktemp("second"), 3, 120, 90)
+
+
+@pytest.fixture(scope="package")
+def fmri_only_store(tmp_path_factory):
+    """Subject 4's responses to 100 images as an fMRI-only store (the 10 test images' trials left out)."""
+    path = tmp_path_factory.mktemp("fmri") / "sub4.h5"
+    subject = InSilicoSubject(4)
+    subject.write_store(subject.simulate(100, trials_per_session=100), path, fmri_only=True)
+    return path

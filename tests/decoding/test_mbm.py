@@ -22,15 +22,6 @@ from tests.decoding.poison import poisoned_copy
 TINY = {"width": 32, "depth": 1, "heads": 2, "decoder_width": 16, "decoder_depth": 1, "decoder_heads": 2}
 
 
-@pytest.fixture(scope="module")
-def fmri_only_store(tmp_path_factory):
-    """Subject 4's responses to 100 images as an fMRI-only store (the 10 test images' trials left out)."""
-    path = tmp_path_factory.mktemp("fmri") / "sub4.h5"
-    subject = InSilicoSubject(4)
-    subject.write_store(subject.simulate(100, trials_per_session=100), path, fmri_only=True)
-    return path
-
-
 def test_fmri_only_simulation_keeps_betas_without_the_test_images(fmri_only_store, tmp_path, capsys):
     with open_store(fmri_only_store) as store:
         assert store.kind == "fmri-only" and store.n_images == 0

@@ -22,11 +22,44 @@ def _model_settings(items: list[str] | None) -> dict:
     return settings
 
 
+def _fit_ldm(args: argparse.Namespace) -> int:
+    from brainlens.decoding.ldm.fit import LDM_TRAIN_DEFAULTS, fit_ldm
+    from brainlens.decoding.ldm.model import BrainLDMConfig
+    from brainlens.decoding.mbm.pretrain import PretrainConfig
+
+    if args.encoder is None:
+        raise ValueError("--model ldm needs --encoder: a masked brain model folder (brainlens pretrain mbm or cross-modal).")
+    if len(args.store) != 1:
+        raise ValueError(f"--model ldm fits one subject's store; {len(args.store)} were given.")
+    if args.generator == "none":
+        raise ValueError("--model ldm draws images with its diffusion model: name one with --generator (default diffusion).")
+    train = PretrainConfig(**{**LDM_TRAIN_DEFAULTS, "seed": args.seed, "mixed_precision": args.mixed_precision,
+                              **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}})
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = fit_ldm(args.store[0], args.out, encoder=args.encoder, random_encoder=args.random_encoder,
+                          diffusion=args.generator, config=BrainLDMConfig(**_model_settings(args.set)), train=train,
+                          resume=args.resume, device=args.device, progress=bars)
+    finally:
+        bars.close()
+    validation = metrics["validation"]
+    print(f"saved {args.out}: {metrics['n_train_trials']} training trials, {metrics['trained_parameters']:,} trained "
+          f"parameters in {metrics['seconds']:.0f} s; validation diffusion loss {validation['val_loss']:.4f} with the "
+          f"brain, {validation['val_loss_unconditional']:.4f} without")
+    return 0
+
+
 def cmd_decode_fit(args: argparse.Namespace) -> int:
     from brainlens.decoding.fit import TrainConfig, fit_decoder
 
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mixed_precision=args.mixed_precision,
-                        prior_weight=args.prior_weight, low_level_weight=args.low_level_weight)
+    if args.model == "ldm":
+        return _fit_ldm(args)
+    for flag, value in (("--encoder", args.encoder), ("--random-encoder", args.random_encoder)):
+        if value:
+            raise ValueError(f"{flag} belongs to --model ldm, not {args.model}.")
+    train = TrainConfig(epochs=60 if args.epochs is None else args.epochs,
+                        batch_size=32 if args.batch_size is None else args.batch_size, seed=args.seed,
+                        mixed_precision=args.mixed_precision, prior_weight=args.prior_weight, low_level_weight=args.low_level_weight)
     generator = None if args.generator == "none" else args.generator
     bars = _Bars(quiet=args.quiet)
     try:
@@ -60,9 +93,44 @@ def cmd_decode_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconstruct_ldm(args: argparse.Namespace) -> int:
+    from brainlens.decoding.ldm.sample import reconstruct_ldm
+
+    networks = args.networks.split(",") if "," in args.networks else args.networks
+    bars = _Bars(quiet=args.quiet)
+    try:
+        metrics = reconstruct_ldm(args.decoder, args.out, store=args.store, n=args.n, samples=args.samples, steps=args.steps,
+                                  guidance=args.guidance, sampler=args.sampler, seed=args.seed, networks=networks,
+                                  evaluate=not args.no_evaluate, device=args.device, progress=bars)
+    finally:
+        bars.close()
+    out = Path(args.out)
+    print(f"saved {metrics['samples']} samples for each of {metrics['n_images']} test brains in {out / 'images'} "
+          f"({metrics['reconstruct_seconds']:.0f} s), the grid {out / 'grid.png'}")
+    if "n_way_top1" in metrics:
+        top1 = metrics["n_way_top1"]
+        print(f"  {top1['n']}-way top-1 (chance {top1['chance']:.2f}): mean over samples {top1['mean']:.4f}, "
+              f"best sample {top1['max']:.4f}")
+    if "table" in metrics:
+        _report_table(metrics["table"], out / "table.png", f"{metrics['n_images']} reconstructions (first samples)")
+    return 0
+
+
+def _report_table(table: dict, path: Path, title: str) -> None:
+    """Draw the evaluation table to ``path`` and print its rows."""
+    from brainlens.report import draw_reconstruction_table, reconstruction_rows
+
+    draw_reconstruction_table(table, path, title=title)
+    for name, value, _ in reconstruction_rows(table):
+        print(f"  {name:<28} {value}")
+
+
 def cmd_decode_reconstruct(args: argparse.Namespace) -> int:
     from brainlens.decoding.reconstruct import ReconstructionSettings, reconstruct
 
+    config_path = Path(args.decoder) / "config.json"
+    if config_path.is_file() and json.loads(config_path.read_text()).get("kind") == "brain-ldm":
+        return _reconstruct_ldm(args)
     settings = ReconstructionSettings(recons_per_sample=args.recons_per_sample, low_level=not args.no_low_level,
                                       strength=args.strength, steps=args.steps, guidance=args.guidance,
                                       prior_guidance=args.prior_guidance, selection_low_level=args.selection_low_level,
@@ -78,11 +146,7 @@ def cmd_decode_reconstruct(args: argparse.Namespace) -> int:
     print(f"saved {metrics['n_images']} reconstructions in {out / 'images'} ({metrics['reconstruct_seconds']:.0f} s), "
           f"the grid {out / 'grid.png'}")
     if "table" in metrics:
-        from brainlens.report import draw_reconstruction_table, reconstruction_rows
-
-        draw_reconstruction_table(metrics["table"], out / "table.png", title=f"{metrics['n_images']} reconstructions")
-        for name, value, _ in reconstruction_rows(metrics["table"]):
-            print(f"  {name:<28} {value}")
+        _report_table(metrics["table"], out / "table.png", f"{metrics['n_images']} reconstructions")
         low = metrics["low_level"]
         print(f"  low-level images alone: PixCorr {low['pixcorr']:.4f}, SSIM {low['ssim']:.4f}")
     return 0
@@ -102,17 +166,25 @@ def add_commands(commands) -> None:
     p.add_argument("--store", required=True, nargs="+",
                    help="paired subject store (HDF5) with train, validation and test splits; several train one MindEye2 "
                    "decoder with a linear layer per subject (named by file name), each batch split between them")
-    p.add_argument("--model", choices=("mindeye", "ridge"), default="mindeye", help="decoder (default mindeye)")
+    p.add_argument("--model", choices=("mindeye", "ridge", "ldm"), default="mindeye",
+                   help="decoder (default mindeye); ldm: MinD-Vis's brain-conditioned latent diffusion model on a pretrained "
+                   "fMRI encoder (--encoder), fine-tuned on the store's training trials, drawn with --generator")
     p.add_argument("--out", required=True, help="decoder folder to write")
     p.add_argument("--target", default="embedder-tokens", choices=("embedder-tokens", "clip-tokens", "clip-final"),
                    help="what to predict: the shipped embedder's 16 × 64 tokens (default, in-silico), or CLIP's 257 × 768 "
                    "tokens / final embedding (real data)")
     p.add_argument("--target-model", help="the target's model: a hub id or folder (default: embedder, or "
                    "openai/clip-vit-large-patch14 for the CLIP targets)")
-    p.add_argument("--epochs", type=int, default=60, help="MindEye: training epochs (default 60; MindEye used 240 on NSD)")
-    p.add_argument("--batch-size", type=int, default=32, help="MindEye: batch size (default 32, as MindEye)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: MindEye 60, MindEye used 240 on NSD; ldm 30, "
+                   "MinD-Vis used 500 at batch 5)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: MindEye 32, as MindEye; ldm 16)")
+    p.add_argument("--encoder", help="ldm: the pretrained fMRI encoder, a masked brain model folder (brainlens pretrain mbm "
+                   "or pretrain cross-modal)")
+    p.add_argument("--random-encoder", action="store_true",
+                   help="ldm: the encoder's architecture from random weights (what pretraining gives, side by side)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="MindEye size setting, e.g. hidden=4096, n_blocks=4, projector=2048 (repeatable)")
+                   help="model setting, e.g. MindEye's hidden=4096, n_blocks=4, projector=2048; ldm's context_tokens=77, "
+                   "condition_dropout=0.1 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the draws (default 0)")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
                    help="accelerate's mixed precision (fp16 needs a GPU; default no)")
@@ -150,7 +222,9 @@ def add_commands(commands) -> None:
         "the low-level image; the candidate closest to the brain in the decoder's retrieval space is kept (second-order "
         "selection). Writes OUT/images/ (named by store image index), OUT/low_level/, OUT/grid.png (seen | low-level | "
         "reconstruction), OUT/table.png and OUT/metrics.json (PixCorr, SSIM, identification rows, brain fidelity on "
-        "in-silico stores).")
+        "in-silico stores). An ldm decoder instead draws SAMPLES images per brain from its diffusion model (PLMS, "
+        "classifier-free guidance against the dropped condition): OUT/images/INDEX_S.png, OUT/grid.png (seen | samples) "
+        "and OUT/metrics.json with MinD-Vis's 50-way top-1 (mean and best over samples) and the table of first samples.")
     p.add_argument("--decoder", required=True, help="decoder folder (from decode fit, with a generator)")
     p.add_argument("--out", required=True, help="folder to write")
     p.add_argument("--store", help="store whose test split to reconstruct (default: the first one the decoder was fitted on)")
@@ -159,6 +233,10 @@ def add_commands(commands) -> None:
     p.add_argument("--n", type=int, help="reconstruct the first N test images only (default all)")
     p.add_argument("--recons-per-sample", type=int, default=4,
                    help="candidates per brain for second-order selection (default 4; MindEye 16)")
+    p.add_argument("--samples", type=int, default=5,
+                   help="ldm decoders: images drawn for each brain, all scored by the 50-way top-1 (default 5, as MinD-Vis)")
+    p.add_argument("--sampler", choices=("plms", "ddim"), default="plms",
+                   help="ldm decoders: the sampler (default plms, as MinD-Vis)")
     p.add_argument("--no-low-level", action="store_true", help="start from noise instead of the low-level image")
     p.add_argument("--strength", type=float, default=0.85, help="img2img: fraction of the schedule redrawn (default 0.85, as MindEye)")
     p.add_argument("--steps", type=int, default=25, help="the generator's denoising steps (default 25)")

@@ -151,7 +151,7 @@ def reconstruct_brains(decoder: torch.nn.Module, config: dict, betas: np.ndarray
     return np.concatenate(recons), np.concatenate(lows)
 
 
-def _save_images(folder: Path, images: np.ndarray, names: list[str]) -> None:
+def save_images(folder: Path, images: np.ndarray, names: list[str]) -> None:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -207,8 +207,8 @@ def reconstruct(
         seen = np.asarray(opened.images_at(indices))
         insilico = opened.attrs.get("insilico_subject")
     names = [f"{int(index):05d}" for index in indices]
-    _save_images(out / "images", recon, names)
-    _save_images(out / "low_level", low, names)
+    save_images(out / "images", recon, names)
+    save_images(out / "low_level", low, names)
     _grid(seen, low, recon, out / "grid.png")
     run_config = {"decoder": str(decoder_dir), "store": str(store), "subject": subject, "n": len(indices),
                   "settings": asdict(settings), "networks": networks, "device": device}
@@ -216,12 +216,15 @@ def reconstruct(
     metrics = {"decoder": str(decoder_dir), "model": config["model"], "n_images": len(indices),
                "reconstruct_seconds": round(seconds, 1), "settings": asdict(settings)}
     if evaluate:
-        metrics.update(_evaluate(seen, recon, low, insilico, networks, device, progress))
+        metrics.update(evaluate_reconstructions(seen, recon, low, insilico, networks, device, progress))
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _evaluate(seen: np.ndarray, recon: np.ndarray, low: np.ndarray, insilico, networks, device, progress) -> dict:
+def evaluate_reconstructions(seen: np.ndarray, recon: np.ndarray, low: np.ndarray | None, insilico, networks, device,
+                             progress) -> dict:
+    """The evaluation table of reconstructions (uint8 (N, H, W, 3)) against the seen images, with brain fidelity on
+    an in-silico subject (``insilico``: its number, else None), and the low-level images' PixCorr and SSIM if any."""
     from brainlens.evaluation.image import pixcorr, ssim
     from brainlens.evaluation.reconstruction import reconstruction_table
 
@@ -231,4 +234,6 @@ def _evaluate(seen: np.ndarray, recon: np.ndarray, low: np.ndarray, insilico, ne
 
         brain = insilico_subject(int(insilico))
     table = reconstruction_table(seen, recon, networks=networks, brain=brain, device=device, progress=progress)
+    if low is None:
+        return {"table": table}
     return {"table": table, "low_level": {"pixcorr": pixcorr(seen, low), "ssim": ssim(seen, low)}}
