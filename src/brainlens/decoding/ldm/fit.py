@@ -151,6 +151,7 @@ def fit_ldm(
         betas, trial_image, val_betas, val_images = _training_trials(opened, fmri.config.length)
         images, which = np.unique(trial_image, return_inverse=True)
         pipe = load_pipeline(diffusion, dtype=torch.float32)
+        pipe.vae.to(device)
         latents = encode_latents(pipe, opened.images_at(images))[which]  # (n_trials, C, h, w)
         val_latents = encode_latents(pipe, opened.images_at(val_images))
     n_voxels = betas.shape[1]
@@ -164,6 +165,7 @@ def fit_ldm(
                 "diffusion": str(diffusion), "ldm": config.to_dict(), "mbm": fmri.config.to_dict(), "n_voxels": n_voxels,
                 "normalisation": {"mean": mean, "std": std}, "train": asdict(train),
                 "native_cross_attention": model.native}
+    pipe.vae.to("cpu")
     _, history, is_main = train_epochs(
         objective, (voxels, latents), train=train, settings=settings, checkpoint=out / "checkpoint.pt",
         validate=lambda trained: _validation_loss(trained, val_voxels, val_latents, seed=train.seed), resume=resume,
