@@ -14,7 +14,6 @@ on CPU, allocated on CUDA).
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from dataclasses import replace
@@ -23,12 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-
-def _peak_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _plain_loop import peak_mb, timed_steps
 
 
 def main() -> None:
@@ -73,29 +67,22 @@ def main() -> None:
     torch.manual_seed(0)
     model = MindEye(config).to(args.device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     voxels_all = torch.from_numpy(data.trial_betas)
     targets_all = F.normalize(torch.from_numpy(data.train_targets).flatten(1), dim=-1)
     embeddings_all, latents_all = torch.from_numpy(data.train_embeddings), torch.from_numpy(data.train_latents)
-    started = time.perf_counter()
-    for step in range(args.steps):
-        voxels = voxels_all[step * batch : (step + 1) * batch].to(args.device)
-        target = targets_all[step * batch : (step + 1) * batch].to(args.device)
-        with torch.autocast(args.device.split(":")[0], dtype=torch.float16, enabled=precision == "fp16"):
-            tokens, latents = model.heads_from_shared(model.shared(voxels))
-            projected = model.projector(tokens)
-            loss = (soft_clip_loss(F.normalize(projected.float().flatten(1), dim=-1), target, 0.005)
-                    + 30 * model.prior.loss(tokens, embeddings_all[step * batch : (step + 1) * batch].to(args.device))
-                    + 0.5 * F.l1_loss(latents.float(), latents_all[step * batch : (step + 1) * batch].to(args.device)))
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimiser)
-        scaler.update()
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-    plain = n_images / (time.perf_counter() - started)
+
+    def loss_at(step: int) -> torch.Tensor:
+        rows = slice(step * batch, (step + 1) * batch)
+        tokens, latents = model.heads_from_shared(model.shared(voxels_all[rows].to(args.device)))
+        projected = model.projector(tokens)
+        return (soft_clip_loss(F.normalize(projected.float().flatten(1), dim=-1), targets_all[rows].to(args.device), 0.005)
+                + 30 * model.prior.loss(tokens, embeddings_all[rows].to(args.device))
+                + 0.5 * F.l1_loss(latents.float(), latents_all[rows].to(args.device)))
+
+    seconds = timed_steps(loss_at, optimiser, args.steps, args.device, precision)
+    plain = n_images / seconds
     parameters = sum(p.numel() for p in model.parameters())
-    del model, optimiser
+    model = optimiser = None  # freed before brainlens's run
 
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -103,7 +90,7 @@ def main() -> None:
         ours = n_images / (time.perf_counter() - started)
     print(f"decoding_speed: ratio={ours / plain:.3f} (ours={ours:.1f} samples/s plain={plain:.1f} samples/s "
           f"size={args.size} parameters={parameters / 1e6:.1f}M batch={batch} steps={args.steps} device={args.device} "
-          f"precision={precision} threads={torch.get_num_threads()} peak_mb={_peak_mb(args.device):.0f})")
+          f"precision={precision} threads={torch.get_num_threads()} peak_mb={peak_mb(args.device):.0f})")
 
 
 if __name__ == "__main__":

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _plain_loop import peak_mb, timed_steps
 
 SIZES = {"insilico": (1619, 64), "sd": (4656, 256)}  # voxels, image pixels (MinD-Vis samples 256 px)
-
-
-def _peak_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _paired_store(path: Path, n_train: int, n_voxels: int, size: int) -> Path:
@@ -99,23 +93,17 @@ def main() -> None:
         torch.manual_seed(0)
         objective = _DiffusionLoss(BrainLDM(MaskedBrainModel(config), pipe.unet), pipe.scheduler).to(args.device)
         optimiser = torch.optim.AdamW(_parameter_groups(objective, 0.01), lr=1e-4, betas=(0.9, 0.95))
-        scaler = torch.amp.GradScaler(enabled=precision == "fp16")
         latent = (int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size), int(pipe.unet.config.sample_size))
         voxels, latents = torch.randn(batch * args.steps, config.length), torch.randn(batch * args.steps, *latent)
         trained = sum(p.numel() for p in objective.parameters() if p.requires_grad)
-        started = time.perf_counter()
-        for step in range(args.steps):
+
+        def loss_at(step: int) -> torch.Tensor:
             rows = slice(step * batch, (step + 1) * batch)
-            with torch.autocast(args.device.split(":")[0], dtype=torch.float16, enabled=precision == "fp16"):
-                loss, _ = objective(voxels[rows].to(args.device), latents[rows].to(args.device))
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        plain = batch * args.steps / (time.perf_counter() - started)
-        del objective, optimiser, pipe
+            return objective(voxels[rows].to(args.device), latents[rows].to(args.device))[0]
+
+        seconds = timed_steps(loss_at, optimiser, args.steps, args.device, precision)
+        plain = batch * args.steps / seconds
+        objective = optimiser = pipe = None  # freed before brainlens's run
 
         started = time.perf_counter()
         train = PretrainConfig(**{**LDM_TRAIN_DEFAULTS, "epochs": 1, "batch_size": batch, "mixed_precision": precision})
@@ -123,7 +111,7 @@ def main() -> None:
         ours = metrics["n_train_trials"] / (time.perf_counter() - started)
     print(f"ldm_speed: ratio={ours / plain:.3f} (ours={ours:.2f} samples/s plain={plain:.2f} samples/s size={args.size} "
           f"trained={trained / 1e6:.1f}M voxels={n_voxels} batch={batch} steps={args.steps} device={args.device} "
-          f"precision={precision} threads={torch.get_num_threads()} peak_mb={_peak_mb(args.device):.0f})")
+          f"precision={precision} threads={torch.get_num_threads()} peak_mb={peak_mb(args.device):.0f})")
 
 
 if __name__ == "__main__":

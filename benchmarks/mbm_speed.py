@@ -15,21 +15,15 @@ CPU, allocated on CUDA).
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _plain_loop import peak_mb, timed_steps
 
 SIZES = {"insilico": 1619, "mindvis": 4656}  # voxels per subject
-
-
-def _peak_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _synthetic_store(path: Path, n_samples: int, n_voxels: int, seed: int) -> Path:
@@ -69,22 +63,15 @@ def main() -> None:
         torch.manual_seed(0)
         model = MaskedBrainModel(config).to(args.device)
         optimiser = torch.optim.AdamW(_parameter_groups(model, 0.05), lr=2.5e-4, betas=(0.9, 0.95))
-        scaler = torch.amp.GradScaler(enabled=precision == "fp16")
         samples = torch.randn(batch * args.steps, length)
-        started = time.perf_counter()
-        for step in range(args.steps):
-            voxels = samples[step * batch : (step + 1) * batch].to(args.device)
-            with torch.autocast(args.device.split(":")[0], dtype=torch.float16, enabled=precision == "fp16"):
-                loss, _ = model(voxels)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        plain = batch * args.steps / (time.perf_counter() - started)
+
+        def loss_at(step: int) -> torch.Tensor:
+            return model(samples[step * batch : (step + 1) * batch].to(args.device))[0]
+
+        seconds = timed_steps(loss_at, optimiser, args.steps, args.device, precision)
+        plain = batch * args.steps / seconds
         parameters = sum(p.numel() for p in model.parameters())
-        del model, optimiser
+        model = optimiser = None  # freed before brainlens's run
 
         started = time.perf_counter()
         metrics = pretrain_mbm(stores, folder / "mbm", objective=args.objective, model_config=sizes,
@@ -92,7 +79,7 @@ def main() -> None:
         ours = metrics["n_train"] / (time.perf_counter() - started)
     print(f"mbm_speed: ratio={ours / plain:.3f} (ours={ours:.1f} samples/s plain={plain:.1f} samples/s size={args.size} "
           f"objective={args.objective} parameters={parameters / 1e6:.1f}M length={length} batch={batch} steps={args.steps} "
-          f"device={args.device} precision={precision} threads={torch.get_num_threads()} peak_mb={_peak_mb(args.device):.0f})")
+          f"device={args.device} precision={precision} threads={torch.get_num_threads()} peak_mb={peak_mb(args.device):.0f})")
 
 
 if __name__ == "__main__":
