@@ -61,11 +61,12 @@ def open_paired(path: str | Path) -> Store:
     return store
 
 
-def _check_finite(betas: np.ndarray, store: Store, split: str) -> None:
+def check_finite_betas(betas: np.ndarray, store: Store, what: str) -> None:
+    """A StoreError naming the store, `what` ("the train split") and the first bad row if betas (n, V) hold NaN or inf."""
     bad = ~np.isfinite(betas)
     if bad.any():
         rows = np.flatnonzero(bad.any(1))
-        raise StoreError(store.path, "betas", f"{len(rows)} rows of the {split} split hold NaN or inf (first: row {rows[0]})")
+        raise StoreError(store.path, "betas", f"{len(rows)} rows of {what} hold NaN or inf (first: row {rows[0]})")
 
 
 def _targets(store: Store, space: TargetSpace, images: np.ndarray, device, progress) -> np.ndarray:
@@ -84,8 +85,8 @@ def load_training(path: str | Path, space: TargetSpace, *, generator: GeneratorS
         if sessions is not None:
             train = _first_sessions(store, train, sessions)
         val = load_split(store, "val")
-        _check_finite(train.betas, store, "train")
-        _check_finite(val.betas, store, "val")
+        check_finite_betas(train.betas, store, "the train split")
+        check_finite_betas(val.betas, store, "the val split")
         train_images, trial_image = np.unique(train.image_index, return_inverse=True)
         data = TrainingData(
             trial_betas=train.betas, trial_image=trial_image,
@@ -121,6 +122,6 @@ def load_test(path: str | Path, space: TargetSpace | None, *, device="cpu",
     trained decoder only."""
     with open_paired(path) as store:
         test = load_split(store, "test")
-        _check_finite(test.betas, store, "test")
+        check_finite_betas(test.betas, store, "the test split")
         targets = None if space is None else _targets(store, space, test.image_index, device, progress)
         return EvaluationData(test.betas, targets, test.image_index)

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brainlens.models.latents import unit_pixels
+
 __all__ = ["CONDITIONINGS", "GeneratorSpace", "Generator", "generator_space", "load_generator", "compute_generator_targets"]
 
 CONDITIONINGS = ("embedding", "clip-tokens")
@@ -149,19 +151,14 @@ def compute_generator_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W, 3) uint8 (or a lazy array that slices so) → (the conditioning embeddings (N, T, D),
     the scaled VAE latents (N, C, h, w)), float32; images are resized to the generator's size."""
-    import torch.nn.functional as F
-
     generator = load_generator(space.pipeline, space.embedder, device)
     pipe = generator.pipeline
     embeddings = np.empty((len(images), space.embedding_tokens, space.embedding_dim), np.float32)
     latents = np.empty((len(images), *space.latent_shape), np.float32)
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
-        pixels = batch.permute(0, 3, 1, 2).float().div(255.0)  # (B, 3, H, W) in [0, 1]
-        embeddings[start : start + len(batch)] = generator.embed(pixels).float().cpu().numpy()
-        if pixels.shape[-1] != pipe.image_size or pixels.shape[-2] != pipe.image_size:
-            pixels = F.interpolate(pixels, size=(pipe.image_size, pipe.image_size), mode="bilinear", antialias=True,
-                                   align_corners=False).clamp(0, 1)
+        batch = images[start : start + batch_size]
+        embeddings[start : start + len(batch)] = generator.embed(unit_pixels(batch, device=device)).float().cpu().numpy()
+        pixels = unit_pixels(batch, pipe.image_size, device)  # (B, 3, size, size) in [0, 1]
         latents[start : start + len(batch)] = pipe.encode_images(pixels).float().cpu().numpy()
         if progress is not None:
             progress(len(batch))

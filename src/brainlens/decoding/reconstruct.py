@@ -37,6 +37,7 @@ from brainlens.decoding.fit import check_decoder_voxels, decoder_subject, load_d
 from brainlens.decoding.generator import GeneratorSpace, load_generator
 from brainlens.decoding.ridge import RidgeDecoder
 from brainlens.decoding.targets import TargetSpace, compute_targets
+from brainlens.models.latents import uint8_images, unit_pixels
 
 __all__ = ["ReconstructionSettings", "reconstruct", "reconstruct_brains"]
 
@@ -65,11 +66,6 @@ class ReconstructionSettings:
         for name in ("guidance", "prior_guidance", "selection_low_level"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0; {getattr(self, name)!r} was provided.")
-
-
-def _as_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [0, 1] → (B, H, W, 3) uint8."""
-    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -110,14 +106,14 @@ def draw_candidates(decoder: torch.nn.Module, config: dict, betas: np.ndarray, *
         candidates = pipe(embeddings.float(), start_images, negative_image_embeds=generator.negative,
                           strength=settings.strength, num_inference_steps=settings.steps,
                           guidance_scale=settings.guidance, generator=random, output_type="pt").images  # (B·k, 3, H, W)
-        candidates = _as_uint8(candidates)
+        candidates = uint8_images(candidates)
         similarity = torch.zeros(batch, k)
         if k > 1:  # second-order selection's score in the decoder's retrieval space
             tokens_of = torch.from_numpy(compute_targets(target, candidates, device=device)).flatten(1)  # (B·k, T·D)
             similarity = F.cosine_similarity(tokens_of.view(batch, k, -1), projected.float().cpu().flatten(1)[:, None], dim=-1)
         if progress is not None:
             progress("reconstructing", batch)
-        yield candidates.reshape(batch, k, *candidates.shape[1:]), _as_uint8(low), similarity
+        yield candidates.reshape(batch, k, *candidates.shape[1:]), uint8_images(low), similarity
 
 
 def select_candidates(candidates: np.ndarray, low: np.ndarray, similarity: torch.Tensor,
@@ -159,17 +155,18 @@ def save_images(folder: Path, images: np.ndarray, names: list[str]) -> None:
         Image.fromarray(image).save(folder / f"{name}.png")
 
 
-def _grid(seen: np.ndarray, low: np.ndarray, recon: np.ndarray, path: Path, rows: int = 12) -> None:
+def save_grid(seen: np.ndarray, columns: list[np.ndarray], names: list[str], path: Path, rows: int = 12) -> None:
+    """A grid of the first `rows` brains: seen | one column per entry of `columns`, headed by `names`.
+
+    seen (n, H, W, 3) and each column (n, h, w, 3) uint8; the store's images are shown at the generator's size.
+    """
     from brainlens.viz.images import image_grid, save_image
 
-    n = min(rows, len(seen))
-    size = recon.shape[1:3]
-    if seen.shape[1:3] != size:  # the store's images at the generator's size, for one mosaic
-        seen = _as_uint8(F.interpolate(torch.from_numpy(seen[:n]).permute(0, 3, 1, 2).float() / 255, size=size, mode="bilinear",
-                                       antialias=True, align_corners=False))
-    tiles = np.stack([seen[:n], low[:n], recon[:n]], 1).reshape(3 * n, *recon.shape[1:])
-    labels = ["seen", "low-level", "reconstruction"] * n
-    save_image(image_grid(tiles, nrow=3, labels=labels, scale=2), path)
+    n, size = min(rows, len(seen)), columns[0].shape[1:3]
+    seen = uint8_images(unit_pixels(seen[:n], tuple(size)))
+    tiles = np.stack([seen] + [column[:n] for column in columns], 1).reshape(n * (len(columns) + 1), *columns[0].shape[1:])
+    labels = ["seen", *names] * n
+    save_image(image_grid(tiles, nrow=len(columns) + 1, labels=labels, scale=2), path)
 
 
 def reconstruct(
@@ -209,7 +206,7 @@ def reconstruct(
     names = [f"{int(index):05d}" for index in indices]
     save_images(out / "images", recon, names)
     save_images(out / "low_level", low, names)
-    _grid(seen, low, recon, out / "grid.png")
+    save_grid(seen, [low, recon], ["low-level", "reconstruction"], out / "grid.png")
     run_config = {"decoder": str(decoder_dir), "store": str(store), "subject": subject, "n": len(indices),
                   "settings": asdict(settings), "networks": networks, "device": device}
     write_json(out / "config.json", run_config)

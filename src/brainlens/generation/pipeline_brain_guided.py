@@ -31,6 +31,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from brainlens.generation.guidance import BrainGuidance
+from brainlens.models.latents import latents_to_images
 from brainlens.models.pipeline_embedding import autoguided, check_autoguidance
 
 __all__ = ["BrainGuidedPipeline", "BrainGuidedOutput", "GRADIENT_PATHS", "SCHEDULERS", "default_autoguidance_scale"]
@@ -136,9 +137,7 @@ class BrainGuidedPipeline(DiffusionPipeline):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, C, h, w) → images (B, 3, H, W) in [0, 1], differentiable."""
-        shift = getattr(self.vae.config, "shift_factor", None) or 0.0
-        z = latents.to(self.vae.dtype) / self.vae.config.scaling_factor + shift
-        return (self.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
+        return latents_to_images(self.vae, latents)
 
     def _predict(self, model_input: torch.Tensor, t, condition: dict) -> torch.Tensor:
         """The (autoguided) noise or v prediction without a prompt."""

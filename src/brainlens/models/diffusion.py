@@ -59,6 +59,7 @@ from brainlens.models._training import (
     warmup_cosine,
 )
 from brainlens.models.embedder import category_probabilities, load_embedder
+from brainlens.models.latents import images_to_latents
 
 __all__ = [
     "UNetSpec",
@@ -148,12 +149,11 @@ def build_scheduler(prediction_type: str = "v_prediction"):
 def _encode_latents(vae, data: np.ndarray, progress: Progress | None, batch_size: int = 200) -> torch.Tensor:
     """Training images → scaled VAE latents (n, C, h, w), float16, through the posterior mean."""
     vae = vae.float().eval()
-    shift = getattr(vae.config, "shift_factor", None) or 0.0
     tick = stage_ticker(progress, "encoding")
     parts = []
     for i in range(0, len(data), batch_size):
-        z = vae.encode(to_tensor(data[i : i + batch_size]) * 2 - 1).latent_dist.mode()
-        parts.append(((z - shift) * vae.config.scaling_factor).half())
+        z = images_to_latents(vae, to_tensor(data[i : i + batch_size]))
+        parts.append(z.half())
         if tick is not None:
             tick(len(z))
     return torch.cat(parts)

@@ -47,6 +47,8 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from brainlens.models.latents import images_to_latents, latents_to_images
+
 __all__ = ["EmbeddingDiffusionPipeline", "OUTPUT_TYPES", "autoguided", "check_autoguidance"]
 
 OUTPUT_TYPES = ("np", "pt", "pil", "latent")
@@ -132,14 +134,11 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
 
         The posterior mean unless `sample`, then a draw from the posterior with `generator`.
         """
-        posterior = self.vae.encode(images.to(self.vae.dtype) * 2 - 1).latent_dist
-        z = posterior.sample(generator=generator) if sample else posterior.mode()
-        return (z - self._shift) * self.vae.config.scaling_factor
+        return images_to_latents(self.vae, images, generator, sample)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, C, h, w) → images (B, 3, h*s, w*s) in [0, 1], differentiable."""
-        z = latents.to(self.vae.dtype) / self.vae.config.scaling_factor + self._shift
-        return (self.vae.decode(z).sample / 2 + 0.5).clamp(0, 1)
+        return latents_to_images(self.vae, latents)
 
     def predict_noise(
         self,
@@ -341,11 +340,6 @@ class EmbeddingDiffusionPipeline(DiffusionPipeline):
 
     # ----------------------------------------------------------------------------------------
     # helpers
-
-    @property
-    def _shift(self) -> float:
-        shift = getattr(self.vae.config, "shift_factor", None)
-        return 0.0 if shift is None else float(shift)
 
     def _conditioning(self, embeds: torch.Tensor) -> dict:
         """UNet keyword arguments carrying embeddings (B, D), or token sequences (B, T, D), the way this UNet reads them."""

@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from brainlens._io import fresh_staging, replace_folder, save_safetensors, write_json
-from brainlens.decoding.data import open_paired
+from brainlens.decoding.data import check_finite_betas, open_paired
 from brainlens.decoding.ldm.model import BrainLDM, BrainLDMConfig
 from brainlens.decoding.mbm.data import subject_normalisation, wrap_pad
 from brainlens.decoding.mbm.mae import MaskedBrainModel, MBMConfig
 from brainlens.decoding.mbm.pretrain import PretrainConfig, load_mbm, train_epochs
+from brainlens.models.latents import images_to_latents, unit_pixels
 from brainlens.store import SPLITS, StoreError, load_split
 
 __all__ = ["LDM_TRAIN_DEFAULTS", "fit_ldm", "load_ldm", "encode_latents", "padded_voxels"]
@@ -47,14 +48,10 @@ def encode_latents(pipe, images: np.ndarray, batch_size: int = 64) -> torch.Tens
     """uint8 images (n, H, W, 3) → the diffusion model's scaled VAE latents (n, C, h, w), the posterior mean."""
     vae = pipe.vae
     size = int(pipe.unet.config.sample_size) * 2 ** (len(vae.config.block_out_channels) - 1)
-    shift = getattr(vae.config, "shift_factor", None) or 0.0
     out = []
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).permute(0, 3, 1, 2).float() / 255
-        if batch.shape[-1] != size:
-            batch = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        z = vae.encode(batch.to(vae.device, vae.dtype) * 2 - 1).latent_dist.mode()
-        out.append(((z - shift) * vae.config.scaling_factor).float().cpu())
+        pixels = unit_pixels(images[start : start + batch_size], size, vae.device)
+        out.append(images_to_latents(vae, pixels).float().cpu())
     return torch.cat(out)
 
 
@@ -107,9 +104,8 @@ def _training_trials(store, n_voxels_limit: int) -> tuple[np.ndarray, np.ndarray
     """(train single-trial betas (n, V), each trial's image, val betas averaged (m, V), val images)."""
     train = load_split(store, "train", average=False)
     val = load_split(store, "val")
-    for split, betas in (("train", train.betas), ("val", val.betas)):
-        if not np.isfinite(betas).all():
-            raise StoreError(store.path, "betas", f"the {split} split holds NaN or inf")
+    check_finite_betas(train.betas, store, "the train split")
+    check_finite_betas(val.betas, store, "the val split")
     if train.betas.shape[1] > n_voxels_limit:
         raise ValueError(f"{store.path} has {train.betas.shape[1]} voxels, more than the encoder's length of {n_voxels_limit}.")
     if not (store.split == SPLITS["test"]).any():

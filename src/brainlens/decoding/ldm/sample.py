@@ -16,6 +16,7 @@ from brainlens._io import write_json
 from brainlens.decoding.data import load_test, open_paired
 from brainlens.decoding.ldm.fit import load_ldm, padded_voxels
 from brainlens.decoding.ldm.model import BrainLDM
+from brainlens.models.latents import latents_to_images, uint8_images
 
 __all__ = ["SAMPLERS", "sample_brains", "reconstruct_ldm"]
 
@@ -34,7 +35,7 @@ def _sampler(pipe, name: str):
 
 
 @torch.no_grad()
-def sample_brains(model: BrainLDM, pipe, voxels: torch.Tensor, *, samples: int = 5, steps: int = 50,
+def sample_brains(model: BrainLDM, pipe, voxels: torch.Tensor, *, samples: int = 5, steps: int = 25,
                   guidance: float = 3.0, sampler: str = "plms", seed: int = 0, batch_size: int = 16,
                   progress: Progress | None = None) -> np.ndarray:
     """Padded voxels (N, L) → uint8 images (N, samples, H, W, 3): for each brain ``samples`` draws from its own
@@ -68,34 +69,11 @@ def sample_brains(model: BrainLDM, pipe, voxels: torch.Tensor, *, samples: int =
                 uncond, cond = both.chunk(2)
                 prediction = uncond + guidance * (cond - uncond)
             latents = scheduler.step(prediction, t, latents).prev_sample
-        vae = pipe.vae
-        shift = getattr(vae.config, "shift_factor", None) or 0.0
-        images = vae.decode((latents / vae.config.scaling_factor + shift).to(vae.dtype)).sample
-        images = ((images.float() / 2 + 0.5).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        out.append(images)
+        out.append(uint8_images(latents_to_images(pipe.vae, latents)))
         if progress is not None:
             progress("ldm samples", len(chunk))
     images = np.concatenate(out)
     return images.reshape(len(voxels), samples, *images.shape[1:])
-
-
-def _grid(seen: np.ndarray, recon: np.ndarray, path: Path, rows: int = 12) -> None:
-    """seen | sample 1 … sample S, one brain per row."""
-    from brainlens.viz.images import image_grid, save_image
-
-    n, samples = min(rows, len(seen)), recon.shape[1]
-    size = recon.shape[2:4]
-    if seen.shape[1:3] != size:
-        seen = np.stack([np.asarray(_resize(image, size)) for image in seen[:n]])
-    tiles = np.concatenate([seen[:n, None], recon[:n]], 1).reshape(n * (samples + 1), *recon.shape[2:])
-    labels = (["seen"] + [f"sample {s + 1}" for s in range(samples)]) * n
-    save_image(image_grid(tiles, nrow=samples + 1, labels=labels, scale=2), path)
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]):
-    from PIL import Image
-
-    return Image.fromarray(image).resize(size[::-1], Image.BICUBIC)
 
 
 def reconstruct_ldm(
@@ -105,7 +83,7 @@ def reconstruct_ldm(
     store: str | Path | None = None,
     n: int | None = None,
     samples: int = 5,
-    steps: int = 50,
+    steps: int = 25,
     guidance: float = 3.0,
     sampler: str = "plms",
     seed: int = 0,
@@ -118,7 +96,7 @@ def reconstruct_ldm(
     decoder was fitted on; repeats averaged) into ``out``: ``images/`` (NNNNN_s.png), ``grid.png`` (seen | samples),
     ``config.json`` and ``metrics.json`` — with ``evaluate``, MinD-Vis's 50-way top-1 over the samples (mean and max
     per brain; on in-silico stores the shipped embedder's fine classes), and the MindEye table of the first samples."""
-    from brainlens.decoding.reconstruct import evaluate_reconstructions, save_images
+    from brainlens.decoding.reconstruct import evaluate_reconstructions, save_grid, save_images
 
     model, pipe, config = load_ldm(decoder_dir, device)
     store = Path(store or config["store"])
@@ -143,7 +121,7 @@ def reconstruct_ldm(
     out = Path(out)
     save_images(out / "images", recon.reshape(-1, *recon.shape[2:]),
                 [f"{int(index):05d}_{s}" for index in indices for s in range(samples)])
-    _grid(seen, recon, out / "grid.png")
+    save_grid(seen, list(recon.swapaxes(0, 1)), [f"sample {s + 1}" for s in range(recon.shape[1])], out / "grid.png")
     settings = {"samples": samples, "steps": steps, "guidance": guidance, "sampler": sampler, "seed": seed}
     write_json(out / "config.json", {"decoder": str(decoder_dir), "store": str(store), "n": len(indices),
                                      "settings": settings, "networks": networks, "device": device})

@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from brainlens.decoding.data import open_paired
+from brainlens.decoding.data import check_finite_betas, open_paired
 from brainlens.decoding.mbm.data import store_samples, subject_normalisation, wrap_pad
 from brainlens.decoding.mbm.mae import MaskedBrainModel
 from brainlens.decoding.mbm.pretrain import PretrainConfig, load_mbm, patch_error, save_mbm, train_epochs
 from brainlens.models import load_model
 from brainlens.models.image_mae import normalise_pixels
+from brainlens.models.latents import unit_pixels
 from brainlens.store import SPLITS, StoreError
 
 __all__ = ["CrossModalConfig", "CrossAttentionBlock", "CrossModalModel", "load_image_mae", "pretrain_cross_modal"]
@@ -165,14 +165,12 @@ def _paired_split(store, split: str, image_size: int, n_images: int | None = Non
             raise ValueError(f"n_images is {n_images}, but {store.path} has {len(first)} {split} images.")
         rows = rows[np.isin(store.trial_image[rows], first[:n_images])]
     betas = store.betas_at(rows).astype(np.float32)
-    if not np.isfinite(betas).all():
-        raise StoreError(store.path, "betas", f"the {split} split holds NaN or inf")
+    check_finite_betas(betas, store, f"the {split} split")
     images, which = np.unique(store.trial_image[rows], return_inverse=True)
     resized = []
     for start in range(0, len(images), 256):
-        batch = torch.from_numpy(np.ascontiguousarray(store.images_at(images[start : start + 256]))).permute(0, 3, 1, 2).float()
-        resized.append(F.interpolate(batch, size=(image_size, image_size), mode="bilinear", antialias=True,
-                                     align_corners=False).round().clamp(0, 255).byte())
+        pixels = unit_pixels(store.images_at(images[start : start + 256]), image_size)  # (B, 3, size, size)
+        resized.append((pixels * 255).round().byte())
     return betas, torch.cat(resized).numpy()[which]
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brainlens.store import SPLITS, Store, StoreError, open_store
+from brainlens.decoding.data import check_finite_betas
+from brainlens.store import SPLITS, StoreError, open_store
 
 __all__ = ["SubjectSamples", "Corpus", "load_corpus", "store_samples", "normalise", "wrap_pad", "padded_length"]
 
@@ -89,13 +90,6 @@ def subject_normalisation(encoder_config: dict | None, name: str, n_voxels: int,
     return mean, std
 
 
-def _check_finite(values: np.ndarray, store: Store) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(1))
-        raise StoreError(store.path, "betas", f"{len(rows)} samples hold NaN or inf (first: row {rows[0]})")
-
-
 def store_samples(path: str | Path, *, leak_test_split: bool = False, test_split: bool = False,
                   average_repeats: bool = False) -> tuple[np.ndarray, str]:
     """One store's samples, unnormalised: → ((n, V) float32, the store's kind). By default those masked brain
@@ -115,7 +109,7 @@ def store_samples(path: str | Path, *, leak_test_split: bool = False, test_split
             if len(rows) == 0:
                 raise StoreError(store.path, "betas", "no samples outside the test split")
         samples = store.betas_at(rows).astype(np.float32)
-        _check_finite(samples, store)
+        check_finite_betas(samples, store, "the samples")
         if average_repeats and kind == "paired":
             _, group = np.unique(store.trial_image[rows], return_inverse=True)
             sums = np.zeros((group.max() + 1, samples.shape[1]), np.float64)

@@ -26,14 +26,14 @@ import numpy as np
 import torch
 
 from brainlens._io import write_json
-from brainlens.decoding.data import open_paired
+from brainlens.decoding.data import check_finite_betas, open_paired
 from brainlens.decoding.mbm.data import subject_normalisation
 from brainlens.decoding.mbm.mae import MaskedBrainModel
 from brainlens.decoding.mbm.pretrain import encode_voxels, load_mbm, masked_patch_error
 from brainlens.decoding.ridge import RIDGE_ALPHAS, RidgePath
 from brainlens.decoding.targets import compute_targets, target_space
 from brainlens.identification import retrieval_top1
-from brainlens.store import StoreError, load_split
+from brainlens.store import load_split
 
 __all__ = ["encoder_features", "linear_probe", "score_encoder"]
 
@@ -84,8 +84,7 @@ def linear_probe(store: str | Path, *, encoder: str | Path | None = None, n_trai
             images = data.image_index[keep]
             if split == "train" and len(images) < n_train:
                 raise ValueError(f"n_train is {n_train}, but {store} has {len(images)} training images.")
-            if not np.isfinite(data.betas[keep]).all():
-                raise StoreError(opened.path, "betas", f"the {split} split holds NaN or inf")
+            check_finite_betas(data.betas[keep], opened, f"the {split} split")
             betas[split] = data.betas[keep]
             targets[split] = compute_targets(space, opened.images_at(images), device=device).reshape(len(images), -1)
     if not 2 <= n_way <= len(targets["test"]):
