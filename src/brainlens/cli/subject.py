@@ -12,6 +12,9 @@ from pathlib import Path
 from brainlens._io import write_json as _write_json
 from brainlens.cli._progress import _Bars
 
+# each design's defaults: (images — for god, training images —, trials per session)
+_DESIGN_DEFAULTS = {"nsd": (2000, 750), "god": (1200, 750), "bold5000": (4916, 370)}
+
 
 def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials_per_session: int, zscore: bool, quiet: bool,
               fmri_only: bool = False, design: str = "nsd") -> dict:
@@ -19,19 +22,19 @@ def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials
 
     started = time.perf_counter()
     sim_subject = InSilicoSubject(subject)
+    if design != "nsd" and fmri_only:
+        raise ValueError(f"--fmri-only writes NSD-like pretraining data; it does not combine with --design {design}.")
     if design == "god":
-        if fmri_only:
-            raise ValueError("--fmri-only writes NSD-like pretraining data; it does not combine with --design god.")
         n_images = n_images + GOD_N_VAL + GOD_N_TEST
     bars = _Bars({"stimuli": n_images, "brain": n_images}, quiet)
+    settings = {"image_size": image_size, "trials_per_session": trials_per_session, "zscore": zscore, "progress": bars}
     try:
         if design == "god":
-            simulation = sim_subject.simulate_god(n_train=n_images - GOD_N_VAL - GOD_N_TEST, image_size=image_size,
-                                                  trials_per_session=trials_per_session, zscore=zscore, progress=bars)
+            simulation = sim_subject.simulate_god(n_train=n_images - GOD_N_VAL - GOD_N_TEST, **settings)
+        elif design == "bold5000":
+            simulation = sim_subject.simulate_bold5000(n_images=n_images, **settings)
         else:
-            simulation = sim_subject.simulate(
-                n_images, image_size=image_size, trials_per_session=trials_per_session, zscore=zscore, progress=bars
-            )
+            simulation = sim_subject.simulate(n_images, **settings)
     finally:
         bars.close()
     sim_subject.write_store(simulation, out, fmri_only=fmri_only)
@@ -48,15 +51,13 @@ def _simulate(subject: int, n_images: int, out: Path, *, image_size: int, trials
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from brainlens.insilico.brain import GOD_N_TRAIN
-
-    god = args.design == "god"
+    n_images, trials_per_session = _DESIGN_DEFAULTS[args.design]
     summary = _simulate(
         args.subject,
-        args.n_images if args.n_images is not None else (GOD_N_TRAIN if god else 2000),
+        args.n_images if args.n_images is not None else n_images,
         Path(args.out),
         image_size=args.image_size,
-        trials_per_session=args.trials_per_session,
+        trials_per_session=args.trials_per_session if args.trials_per_session is not None else trials_per_session,
         zscore=not args.raw,
         quiet=args.quiet,
         fmri_only=args.fmri_only,
@@ -138,17 +139,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("simulate", help="simulate an in-silico subject's NSD-like experiment into a store",
                             description="Simulate an NSD-like experiment on an in-silico subject (ground-truth brain, "
                             "3 repeats per image, sessions of 750 trials, a shared test set) and write a store; or, with "
-                            "--design god, a GOD-like one (test classes unseen in training, test images repeated 35 times).")
+                            "--design god, a GOD-like one (test classes unseen in training, test images repeated 35 times), "
+                            "or with --design bold5000 a BOLD5000-like one (113 test images repeated 4 times, the rest once).")
     p.add_argument("--subject", type=int, default=1, help="subject number; subjects differ in layout and SNR (default 1)")
-    p.add_argument("--n-images", type=int, help="number of distinct images (default 2000); a tenth are the shared test set. "
-                   "With --design god: the number of training images (default 1200)")
-    p.add_argument("--design", choices=("nsd", "god"), default="nsd",
+    p.add_argument("--n-images", type=int, help="number of distinct images (default 2000; a tenth are the shared test set). "
+                   "With --design god: the number of training images (default 1200); with --design bold5000: the number "
+                   "of distinct images (default 4916)")
+    p.add_argument("--design", choices=tuple(_DESIGN_DEFAULTS), default="nsd",
                    help="nsd (default): every image shown 3 times in sessions of 750 trials. god: Generic Object Decoding's "
                    "design: 1200 training and 50 validation images shown once, and 50 test images of fine classes absent "
-                   "from training (a quarter of them, every fourth) shown 35 times; the test images are shared by every subject")
+                   "from training (a quarter of them, every fourth) shown 35 times; the test images are shared by every "
+                   "subject. bold5000: BOLD5000's design as MinD-Vis splits it: 4916 images every subject sees, 113 test "
+                   "images shown 4 times, 100 validation and the rest training images shown once, sessions of 370 trials")
     p.add_argument("--out", required=True, help="store file to write (HDF5)")
     p.add_argument("--image-size", type=int, default=64, help="stimulus size in pixels (default 64)")
-    p.add_argument("--trials-per-session", type=int, default=750, help="trials per scan session (default 750, as NSD)")
+    p.add_argument("--trials-per-session", type=int,
+                   help="trials per scan session (default 750, as NSD and GOD; 370 with --design bold5000)")
     p.add_argument("--raw", action="store_true", help="write betas before per-session z-scoring (with drifts)")
     p.add_argument("--fmri-only", action="store_true",
                    help="write an fMRI-only store for masked brain modelling (betas alone, as HCP's): no images, labels or "

@@ -61,6 +61,14 @@ SHARED_TEST_SEED = 424242
 GOD_TEST_CLASSES = tuple(range(0, len(stimuli.FINE_CLASSES), 4))
 GOD_N_TRAIN, GOD_N_VAL, GOD_N_TEST, GOD_TEST_REPEATS = 1200, 50, 50, 35
 GOD_TEST_SEED = 515151  # the GOD-like test images, shared by every subject
+# BOLD5000-like design (Chang et al. 2019, as MinD-Vis splits it): 4,916 images that every subject sees, the 113
+# test images shown 4 times and the rest once; runs of 37 trials, 10 runs to a session. BOLD5000 has no
+# validation split; BOLD5000_N_VAL of the images shown once form one, so that training never looks at the test.
+BOLD5000_N_IMAGES, BOLD5000_N_VAL, BOLD5000_N_TEST, BOLD5000_TEST_REPEATS = 4916, 100, 113, 4
+BOLD5000_TRIALS_PER_SESSION = 370
+BOLD5000_SEED = 505050  # the BOLD5000-like images, shared by every subject
+# the noise of each design's trials is drawn from its own stream
+_DESIGN_NOISE_SEED = {"nsd": None, "god": 1, "bold5000": 2}
 _CALIBRATION_SEED = 99_991
 _N_CALIBRATION = 768
 _CHUNK = 1024  # images drawn and run through the brain at a time during a simulation
@@ -279,7 +287,7 @@ class Simulation:
     signal: np.ndarray  # (n_images, V) float32 noiseless standardised responses
     ncsnr_estimate: np.ndarray  # (V,) float32 ncsnr estimated from the betas with NSD's formula
     zscored: bool
-    design: str = "nsd"  # "nsd" (InSilicoSubject.simulate) or "god" (InSilicoSubject.simulate_god)
+    design: str = "nsd"  # "nsd" (simulate), "god" (simulate_god) or "bold5000" (simulate_bold5000)
 
     @property
     def outside_test(self) -> np.ndarray:
@@ -475,13 +483,46 @@ class InSilicoSubject:
                                       rng.permutation(np.repeat(np.arange(n_test), test_repeats))])
         return self._run_trials(images, signal, split, trial_image, trials_per_session, zscore, "god")
 
+    def simulate_bold5000(
+        self,
+        *,
+        n_images: int = BOLD5000_N_IMAGES,
+        n_val: int = BOLD5000_N_VAL,
+        n_test: int = BOLD5000_N_TEST,
+        test_repeats: int = BOLD5000_TEST_REPEATS,
+        image_size: int = 64,
+        trials_per_session: int = BOLD5000_TRIALS_PER_SESSION,
+        zscore: bool = True,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> Simulation:
+        """A BOLD5000-like experiment: ``n_images`` images, the same for every subject, of every fine class; the
+        first ``n_test`` are the test images, shown ``test_repeats`` times (BOLD5000's 113 repeated images, MinD-Vis's
+        test split), the next ``n_val`` the validation images, the rest the training images; all but the test images
+        are shown once. Every trial comes in random order, in sessions of ``trials_per_session``."""
+        for name, value, least in (("n_images", n_images, 3), ("n_val", n_val, 0), ("n_test", n_test, 1),
+                                   ("test_repeats", test_repeats, 1), ("trials_per_session", trials_per_session, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be an integer of at least {least}; {value!r} was provided.")
+        if n_test + n_val >= n_images:
+            raise ValueError(f"n_test={n_test} and n_val={n_val} leave no training images out of n_images={n_images}.")
+        images = stimuli.generate(n_images, seed=BOLD5000_SEED, size=image_size,
+                                  progress=None if progress is None else (lambda k: progress("stimuli", k)))
+        signal = self.respond(images.images, progress=None if progress is None else (lambda k: progress("brain", k)))
+        split = np.zeros(n_images, dtype=np.int8)
+        split[:n_test] = 2
+        split[n_test : n_test + n_val] = 1
+
+        rng = np.random.default_rng([self._noise_seed, 11])
+        shown = np.concatenate([np.repeat(np.arange(n_test), test_repeats), np.arange(n_test, n_images)])
+        return self._run_trials(images, signal, split, rng.permutation(shown), trials_per_session, zscore, "bold5000")
+
     def _run_trials(self, images: stimuli.Stimuli, signal: np.ndarray, split: np.ndarray, trial_image: np.ndarray,
                     trials_per_session: int, zscore: bool, design: str) -> Simulation:
         """Measure the trials (images in showing order, ``trials_per_session`` to a session) with noise."""
         from brainlens.store import zscore_sessions
 
         trial_session = (np.arange(trial_image.size) // trials_per_session).astype(np.int32)
-        betas = self.measure(signal[trial_image], trial_session, seed=None if design == "nsd" else 1)
+        betas = self.measure(signal[trial_image], trial_session, seed=_DESIGN_NOISE_SEED[design])
         zscored = zscore_sessions(betas, trial_session)
         return Simulation(
             stimuli=images,
