@@ -8,15 +8,18 @@ import diffusers
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from brainlens.cli import main
+from brainlens.decoding.data import load_test
 from brainlens.decoding.ldm.fit import LDM_TRAIN_DEFAULTS, fit_ldm, load_ldm
 from brainlens.decoding.ldm.model import BrainLDM
-from brainlens.decoding.ldm.sample import sample_brains
+from brainlens.decoding.ldm.sample import reconstruct_ldm, sample_brains
 from brainlens.decoding.mbm import MaskedBrainModel, MBMConfig, PretrainConfig, pretrain_mbm
 from brainlens.decoding.mbm.pretrain import save_mbm
+from brainlens.generation.pipeline_brain_conditioned import BrainConditionedPipeline
 from brainlens.models import load_pipeline
 from tests.decoding.poison import poisoned_copy
 
@@ -101,13 +104,20 @@ def test_a_unet_without_attention_is_refused():
         BrainLDM(_tiny_encoder(), unet)
 
 
-def test_fit_sample_and_reload_on_stable_diffusion(small_store, encoder, tiny_sd, tmp_path):
-    metrics = fit_ldm(small_store, tmp_path / "ldm", encoder=encoder, diffusion=tiny_sd, train=FAST)
+@pytest.fixture(scope="module")
+def fitted_sd(small_store, encoder, tiny_sd, tmp_path_factory):
+    """(a brain LDM fitted on the tiny Stable Diffusion for 1 epoch, fit_ldm's metrics)."""
+    out = tmp_path_factory.mktemp("fitted") / "ldm"
+    return out, fit_ldm(small_store, out, encoder=encoder, diffusion=tiny_sd, train=FAST)
+
+
+def test_fit_sample_and_reload_on_stable_diffusion(fitted_sd, tiny_sd):
+    folder, metrics = fitted_sd
     assert {"val_loss", "val_loss_unconditional"} <= set(metrics["validation"]) and metrics["n_train_trials"] == 128 * 3
-    config = json.loads((tmp_path / "ldm" / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "brain-ldm" and config["native_cross_attention"] and config["diffusion"] == tiny_sd
-    model, pipe, _ = load_ldm(tmp_path / "ldm")
-    saved = load_file(str(tmp_path / "ldm" / "model.safetensors"))
+    model, pipe, _ = load_ldm(folder)
+    saved = load_file(str(folder / "model.safetensors"))
     assert not any("resnets" in name for name in saved)  # the frozen UNet stays with its diffusion model
     voxels = torch.randn(2, model.conditioner.encoder.config.length)
     first = sample_brains(model, pipe, voxels, samples=2, steps=3, sampler="ddim")
@@ -116,6 +126,29 @@ def test_fit_sample_and_reload_on_stable_diffusion(small_store, encoder, tiny_sd
     again = sample_brains(model, pipe, voxels, samples=2, steps=3, sampler="ddim", batch_size=1)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first[:, 0], first[:, 1])
+
+
+def test_the_generation_pipeline_draws_what_decode_reconstruct_draws(small_store, fitted_sd, tmp_path):
+    folder, _ = fitted_sd
+    reconstruct_ldm(folder, tmp_path / "rec", n=2, samples=2, steps=3, sampler="ddim", seed=1, evaluate=False)
+    pipe = BrainConditionedPipeline.from_decoder(folder, sampler="ddim")
+    test = load_test(small_store, None)
+    out = pipe(test.betas[:2], num_images_per_brain=2, num_inference_steps=3, seed=1)
+    assert out.images.shape == (2, 2, 16, 16, 3) and out.images.dtype == np.uint8
+    for i, index in enumerate(test.images[:2]):
+        for s in range(2):
+            np.testing.assert_array_equal(out.images[i, s], np.asarray(Image.open(tmp_path / "rec" / "images" / f"{index:05d}_{s}.png")))
+    one = pipe(torch.from_numpy(test.betas[1]), num_images_per_brain=2, num_inference_steps=3, seed=1)  # one brain, as torch
+    assert not np.array_equal(one.images[0], out.images[1])  # brain 0 of this call: its own noise
+    np.testing.assert_array_equal(pipe(test.betas[1:2], num_images_per_brain=2, num_inference_steps=3, seed=1).images, one.images)
+    with pytest.raises(ValueError, match=f"fitted on {test.betas.shape[1]} voxels"):
+        pipe(test.betas[:, :10])
+    bad = test.betas[:1].copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pipe(bad)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        pipe.use_sampler("euler")
 
 
 def test_cli_fit_and_reconstruct(small_store, encoder, tiny_sd, tmp_path, capsys):

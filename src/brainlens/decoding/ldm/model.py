@@ -146,6 +146,14 @@ class BrainLDM(nn.Module):
             return ".transformer_blocks." in name and (".attn2." in name or ".norm2." in name)
         return ".cross." in name
 
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The trained parameters (what a decoder folder stores; the frozen UNet comes from its base model)."""
         return {name: value for name, value in self.state_dict().items()

@@ -40,14 +40,16 @@ def sample_brains(model: BrainLDM, pipe, voxels: torch.Tensor, *, samples: int =
                   progress: Progress | None = None) -> np.ndarray:
     """Padded voxels (N, L) → uint8 images (N, samples, H, W, 3): for each brain ``samples`` draws from its own
     noise (brain i, sample s seeded by ``seed``, i and s, whatever the batching), ``steps`` denoising steps with
-    classifier-free guidance ``guidance`` (1 = none) against the dropped condition."""
+    classifier-free guidance ``guidance`` (1 = none) against the dropped condition. ``pipe`` gives the VAE and the
+    noise schedule (``pipe.vae``, ``pipe.scheduler``); ``sampler`` steps through that schedule."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a positive integer; {samples!r} was provided.")
     if not guidance >= 1.0:
         raise ValueError(f"guidance must be at least 1 (1 = none); {guidance!r} was provided.")
     device = next(model.parameters()).device
     scheduler = _sampler(pipe, sampler)
-    shape = (int(pipe.unet.config.in_channels), int(pipe.unet.config.sample_size), int(pipe.unet.config.sample_size))
+    unet = model.unet.config
+    shape = (int(unet.in_channels), int(unet.sample_size), int(unet.sample_size))
     rows = [(i, s) for i in range(len(voxels)) for s in range(samples)]
     out = []
     for start in range(0, len(rows), batch_size):
