@@ -179,6 +179,8 @@ def test_resume_after_a_kill_ends_where_an_unbroken_run_does(small_store, encode
 
     with pytest.raises(KeyboardInterrupt):
         fit_ldm(small_store, tmp_path / "cut", encoder=encoder, diffusion=tiny_sd, train=train, progress=killed)
+    saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["model"]
+    assert any(".attn2." in name for name in saved) and not any("resnets" in name for name in saved)  # not the frozen UNet
     fit_ldm(small_store, tmp_path / "cut", encoder=encoder, diffusion=tiny_sd, train=train, resume=True)
     whole, cut = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("whole", "cut"))
     assert all(torch.equal(whole[name], cut[name]) for name in whole)

@@ -30,10 +30,19 @@ def warmup_cosine(optimiser: torch.optim.Optimizer, total_steps: int, warmup: fl
     return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
 
 
+def _frozen(model: torch.nn.Module) -> set[str]:
+    return {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+
+
 def save_epoch(path: Path, settings: dict, epoch: int, model: torch.nn.Module, optimiser: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, history: list[dict]) -> None:
-    """Checkpoint the end of ``epoch``: everything :func:`resume_epoch` needs to go on exactly as if never stopped."""
-    save_checkpoint(path, {"settings": settings, "epoch": epoch, "model": model.state_dict(),
+    """Checkpoint the end of ``epoch``: everything :func:`resume_epoch` needs to go on exactly as if never stopped.
+
+    Frozen parameters are left out (training does not change them and the resumed run builds them again): a brain LDM's
+    checkpoint holds what it trains, not Stable Diffusion's frozen UNet."""
+    frozen = _frozen(model)
+    trained = {name: value for name, value in model.state_dict().items() if name not in frozen}
+    save_checkpoint(path, {"settings": settings, "epoch": epoch, "model": trained,
                            "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                            "rng": torch.get_rng_state(), "history": json.dumps(history)})
 
@@ -45,7 +54,14 @@ def resume_epoch(path: Path, settings: dict, model: torch.nn.Module, optimiser: 
     state = load_checkpoint(path, settings)
     if state is None:
         return [], 0
-    model.load_state_dict(state["model"])
+    current, saved = model.state_dict(), state["model"]
+    # everything trained must be there; frozen tensors may be (checkpoints written before they were left out)
+    missing, unknown = set(current) - _frozen(model) - set(saved), set(saved) - set(current)
+    differing = sorted(missing | unknown | {name for name in set(saved) & set(current) if saved[name].shape != current[name].shape})
+    if differing:
+        raise ValueError(f"checkpoint {path} does not match the model being trained (first differing tensor: {differing[0]}); "
+                         "delete it to start again.")
+    model.load_state_dict(saved, strict=False)
     optimiser.load_state_dict(state["optimiser"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
