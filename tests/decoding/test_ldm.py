@@ -213,3 +213,21 @@ def test_random_encoder_baseline_and_bad_input(small_store, encoder, tiny_sd, fm
                                           "corpus": {"subjects": []}}, {})
     with pytest.raises(ValueError, match="more than the encoder's length of 64"):
         fit_ldm(small_store, tmp_path / "y", encoder=tmp_path / "narrow", diffusion=tiny_sd, train=FAST)
+
+
+def test_real_stores_get_the_50_way_top1_from_mindvis_classifier_when_asked(tmp_path, monkeypatch):
+    import brainlens.models.vit as vit
+    from brainlens.decoding.ldm.sample import _semantic
+
+    seen = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    recon = np.stack([seen, seen[::-1]], 1)  # 2 samples per brain: the seen image, another
+    assert _semantic(seen, recon, None, "offline", "cpu") == {}  # the default: no published network is asked for
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert "ViT-H/14 weights not found" in _semantic(seen, recon, None, "auto", "cpu")["n_way_top1_unavailable"]
+    with pytest.raises(FileNotFoundError, match="vit_h_14_swag"):
+        _semantic(seen, recon, None, ["vit-h-14"], "cpu")  # asked for by name: its absence is an error
+    tiny = vit.VisionTransformer(image_size=28, patch_size=14, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32,
+                                 num_classes=60).eval()
+    monkeypatch.setattr(vit, "load_vit_h_14", lambda weights=None: tiny)
+    top1 = _semantic(seen, recon, None, "auto", "cpu")["n_way_top1"]
+    assert top1["max"] == 1.0 and top1["classifier"].startswith("ViT-H/14") and top1["n"] == 50

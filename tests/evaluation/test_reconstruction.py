@@ -51,7 +51,7 @@ def test_offline_table_rows_equal_the_metrics_computed_directly(pairs):
     assert table["insilico_fine_50way"] == pytest.approx(fine_class_n_way(truth, recon)["mean"])
     assert table["rows"]["insilico_fine_50way"]["kind"] == "n_way"
     # every published network is missing here: skipped with the file and where to get it, never faked
-    assert set(table["unavailable"]) == {"alexnet", "inception", "clip", "effnet", "swav"}
+    assert set(table["unavailable"]) == {"alexnet", "inception", "clip", "effnet", "swav", "vit-h-14"}
     assert "alexnet-owt-7be5be79.pth" in table["unavailable"]["alexnet"] and "https://" in table["unavailable"]["alexnet"]
     assert not {"alexnet2", "clip", "swav"} & set(table)
     assert "offline stand-in for the CLIP row" in table["rows"]["insilico_embedder"]["network"]
@@ -112,4 +112,4 @@ def test_pairwise_rows_are_skipped_by_default_past_their_size(pairs, monkeypatch
 
 def test_rows_cover_every_network():
     assert set(features.ROWS) == {row for rows in features.NETWORKS.values() for row in rows}
-    assert all(row.kind in ("identification", "distance") for row in features.ROWS.values())
+    assert all(row.kind in ("identification", "distance", "n_way") for row in features.ROWS.values())

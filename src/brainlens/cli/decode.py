@@ -110,7 +110,9 @@ def _reconstruct_ldm(args: argparse.Namespace) -> int:
     if "n_way_top1" in metrics:
         top1 = metrics["n_way_top1"]
         print(f"  {top1['n']}-way top-1 (chance {top1['chance']:.2f}): mean over samples {top1['mean']:.4f}, "
-              f"best sample {top1['max']:.4f}")
+              f"best sample {top1['max']:.4f} ({top1['classifier']})")
+    elif "n_way_top1_unavailable" in metrics:
+        print(f"  no 50-way top-1: {metrics['n_way_top1_unavailable']}")
     if "table" in metrics:
         _report_table(metrics["table"], out / "table.png", f"{metrics['n_images']} reconstructions (first samples)")
     return 0
@@ -250,7 +252,8 @@ def add_commands(commands) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="brains per generator batch (default 32)")
     p.add_argument("--networks", default="offline",
                    help="feature networks of the table: offline (default: the in-silico rows), auto (also the published "
-                   "networks whose weights are on this machine), or a comma-separated list")
+                   "networks whose weights are on this machine), or a comma-separated list; vit-h-14 is MinD-Vis's "
+                   "ImageNet classifier, which gives the 50-way top-1 on real stores")
     p.add_argument("--no-evaluate", action="store_true", help="write the images only")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=cmd_decode_reconstruct)

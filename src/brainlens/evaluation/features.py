@@ -1,6 +1,7 @@
 """Feature networks by name, each with the preprocessing its metric row was published with.
 
-MindEye's table reads six rows from ImageNet and CLIP networks (:data:`PUBLISHED_ROWS`); brainlens runs
+MindEye's table reads six rows from ImageNet and CLIP networks, and MinD-Vis's 50-way top-1 one more from an
+ImageNet classifier (:data:`PUBLISHED_ROWS`; its "features" are the classifier's softmax); brainlens runs
 them in plain torch from the files a user has (torchvision's checkpoint files, SwAV's released file, the
 Hugging Face cache), see :mod:`brainlens.models.alexnet` and its siblings. Offline, where none of those
 files exist, the shipped in-silico models fill the same roles under their own names
@@ -54,6 +55,8 @@ PUBLISHED_ROWS = (
     Row("clip", "CLIP", "identification", "CLIP ViT-L/14 (OpenAI), image embedding"),
     Row("effnet", "EffNet-B", "distance", "EfficientNet-B1 (torchvision DEFAULT), average pool"),
     Row("swav", "SwAV", "distance", "SwAV ResNet-50 (800 epochs), average pool"),
+    Row("imagenet_50way", "50-way top-1", "n_way",
+        "ViT-H/14 (torchvision IMAGENET1K_SWAG_E2E_V1, 518 px), softmax, 1000 trials: MinD-Vis's classifier (chance 2 %)"),
 )
 OFFLINE_ROWS = (
     Row("insilico_convnet_early", "convnet early", "identification",
@@ -72,6 +75,7 @@ PUBLISHED_NETWORKS = {
     "clip": ("clip",),
     "effnet": ("effnet",),
     "swav": ("swav",),
+    "vit-h-14": ("imagenet_50way",),
 }
 OFFLINE_NETWORKS = {
     "insilico-convnet": ("insilico_convnet_early", "insilico_convnet_late"),
@@ -148,6 +152,13 @@ def _load_swav(weights, device):
     return lambda images: {"swav": net.pooled(prepare(images))}
 
 
+def _load_vit_h_14(weights, device):
+    from brainlens.models.vit import load_vit_h_14
+
+    net = load_vit_h_14(weights).to(device)
+    return lambda images: {"imagenet_50way": net.probabilities(images)}
+
+
 def _load_insilico_convnet(weights, device):
     from brainlens.models.convnet import SHIPPED_DIR, load_convnet
 
@@ -173,6 +184,7 @@ _LOADERS = {
     "clip": _load_clip,
     "effnet": _load_effnet,
     "swav": _load_swav,
+    "vit-h-14": _load_vit_h_14,
     "insilico-convnet": _load_insilico_convnet,
     "insilico-embedder": _load_insilico_embedder,
 }

@@ -33,7 +33,7 @@ from brainlens.evaluation.image import (
     ssim,
 )
 from brainlens.evaluation.semantic import fine_class_n_way
-from brainlens.identification import two_way_identification
+from brainlens.identification import n_way_top1, two_way_identification
 
 __all__ = ["reconstruction_table", "resolve_networks", "PAIRWISE_AUTO_MAX", "SSIM_KIND", "TABLE_ORDER"]
 
@@ -138,8 +138,11 @@ def reconstruction_table(
         recon_features = extract_features(network, recon, batch_size=batch_size, progress=tick)
         for key in network.rows:
             row = ROWS[key]
-            score = two_way_identification if row.kind == "identification" else feature_distance
-            table[key] = score(truth_features[key], recon_features[key])
+            if row.kind == "n_way":  # the features are class probabilities; the seen image's argmax is its class
+                table[key] = n_way_top1(recon_features[key], truth_features[key].argmax(1))["mean"]
+            else:
+                score = two_way_identification if row.kind == "identification" else feature_distance
+                table[key] = score(truth_features[key], recon_features[key])
             rows[key] = {"title": row.title, "kind": row.kind, "network": row.network}
         seconds[name] = round(time.perf_counter() - started, 3)
     if "insilico-embedder" in names:

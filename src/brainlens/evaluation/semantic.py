@@ -1,5 +1,7 @@
 """Semantic scores of images: zero-shot category accuracy, as BrainDiVE measures its synthesized images,
-and MinD-Vis's n-way top-1 (:func:`n_way_top1`, from :mod:`brainlens.identification`).
+and MinD-Vis's n-way top-1 (:func:`n_way_top1`, from :mod:`brainlens.identification`) with its ImageNet
+classifier (:func:`imagenet_n_way`) or, on in-silico images, the shipped embedder's fine classes
+(:func:`fine_class_n_way`).
 
 BrainDiVE classifies each image with CLIP among five categories (faces, places, bodies, words, food)
 and reports, per target region, the fraction classified as the region's preferred category. Here the
@@ -17,7 +19,7 @@ import torch
 from brainlens.identification import n_way_top1
 from brainlens.models.embedder import category_probabilities
 
-__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy", "fine_class_n_way", "n_way_top1"]
+__all__ = ["BRAINDIVE_CATEGORIES", "category_accuracy", "fine_class_n_way", "imagenet_n_way", "n_way_top1"]
 
 # BrainDiVE's five-way classification, by the in-silico category names
 BRAINDIVE_CATEGORIES = ("face", "place", "body", "word", "food")
@@ -46,11 +48,46 @@ def fine_class_n_way(truth, recon, embedder="embedder", *, n: int = 50, trials: 
     float (N, 3, H, W) in [0, 1]; recon: the same, or S samples per brain, uint8 (N, S, H, W, 3) or float
     (N, S, 3, H, W). Returns :func:`n_way_top1`'s dict and ``n_classes``.
     """
-    from brainlens.insilico.stimuli import FINE_CLASSES, to_tensor
+    from brainlens.insilico.stimuli import FINE_CLASSES
     from brainlens.models.embedder import fine_class_probabilities, load_embedder
 
     if isinstance(embedder, str):
         embedder = load_embedder(embedder).eval()
+    result = _n_way(lambda images: fine_class_probabilities(embedder, images, batch_size=batch_size), truth, recon, n, trials, seed)
+    result["n_classes"] = len(FINE_CLASSES)
+    return result
+
+
+@torch.no_grad()
+def imagenet_n_way(truth, recon, classifier=None, *, n: int = 50, trials: int = 1000, seed: int = 0, device="cpu",
+                   batch_size: int = 8) -> dict:
+    """MinD-Vis's n-way top-1 with its classifier, torchvision's ImageNet ViT-H/14 (SWAG, end-to-end, 518 px).
+
+    ``classifier``: a :class:`~brainlens.models.vit.VisionTransformer`, or the weights file or folder (default
+    torch.hub's cache; see :func:`~brainlens.models.vit.load_vit_h_14`). Images as for :func:`fine_class_n_way`, any
+    size (each is resized and centre-cropped as the weights expect). Returns :func:`n_way_top1`'s dict and
+    ``n_classes``. About 1 TFLOP an image: use a GPU (``device``) for more than a few dozen.
+    """
+    from brainlens.models.vit import load_vit_h_14
+
+    if not isinstance(classifier, torch.nn.Module):
+        classifier = load_vit_h_14(classifier)
+    classifier = classifier.to(device).eval()
+
+    def probabilities(images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([classifier.probabilities(images[start : start + batch_size].to(device)).cpu()
+                          for start in range(0, len(images), batch_size)])
+
+    result = _n_way(probabilities, truth, recon, n, trials, seed)
+    result["n_classes"] = int(classifier.heads.head.out_features)
+    return result
+
+
+def _n_way(probabilities_of, truth, recon, n: int, trials: int, seed: int) -> dict:
+    """n-way top-1 of reconstructions (N or (N, S) images) against the classes that ``probabilities_of`` (float images
+    (M, 3, H, W) in [0, 1] → (M, C)) gives the seen images."""
+    from brainlens.insilico.stimuli import to_tensor
+
     truth = to_tensor(truth)
     samples_axis = recon.ndim == 5
     if samples_axis:  # (N, S, ...) → (N · S, ...) and back after classifying
@@ -60,10 +97,8 @@ def fine_class_n_way(truth, recon, embedder="embedder", *, n: int = 50, trials: 
     if len(truth) != (n_brains if samples_axis else len(recon)):
         raise ValueError(f"truth and recon must hold the same number of brains; got {len(truth)} and "
                          f"{n_brains if samples_axis else len(recon)}.")
-    labels = fine_class_probabilities(embedder, truth, batch_size=batch_size).argmax(1).numpy()
-    probabilities = fine_class_probabilities(embedder, recon, batch_size=batch_size)
+    labels = probabilities_of(truth).argmax(1).numpy()
+    probabilities = probabilities_of(recon)
     if samples_axis:
         probabilities = probabilities.view(n_brains, n_samples, -1)
-    result = n_way_top1(probabilities, labels, n=n, trials=trials, seed=seed)
-    result["n_classes"] = len(FINE_CLASSES)
-    return result
+    return n_way_top1(probabilities, labels, n=n, trials=trials, seed=seed)

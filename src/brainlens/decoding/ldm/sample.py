@@ -130,18 +130,31 @@ def reconstruct_ldm(
     metrics = {"decoder": str(decoder_dir), "model": "ldm", "n_images": len(indices), "samples": samples,
                "reconstruct_seconds": round(seconds, 1), "settings": settings}
     if evaluate:
-        metrics.update(_semantic(seen, recon, insilico))
+        metrics.update(_semantic(seen, recon, insilico, networks, device))
         metrics.update(evaluate_reconstructions(seen, recon[:, 0], None, insilico, networks, device, progress))
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def _semantic(seen: np.ndarray, recon: np.ndarray, insilico) -> dict:
-    """MinD-Vis's 50-way top-1 over all samples of each brain (in-silico: the shipped embedder's fine classes)."""
-    if insilico is None:
-        return {}
-    from brainlens.evaluation.semantic import fine_class_n_way
+def _semantic(seen: np.ndarray, recon: np.ndarray, insilico, networks, device) -> dict:
+    """MinD-Vis's 50-way top-1 over all samples of each brain: on an in-silico store with the shipped embedder's fine
+    classes; on a real one with MinD-Vis's ImageNet ViT-H/14 where ``networks`` asks for it (``"auto"``: if its file
+    is on this machine; else the reason it is not is reported)."""
+    from brainlens.evaluation.reconstruction import resolve_networks
+    from brainlens.evaluation.semantic import fine_class_n_way, imagenet_n_way
 
-    result = fine_class_n_way(seen, recon)
+    if insilico is not None:
+        result, classifier = fine_class_n_way(seen, recon), "the shipped in-silico embedder, zero-shot over the fine classes"
+    else:
+        names, skip_missing = resolve_networks(networks)
+        if "vit-h-14" not in names:
+            return {}
+        try:
+            result = imagenet_n_way(seen, recon, device=device)
+        except FileNotFoundError as error:
+            if not skip_missing:
+                raise
+            return {"n_way_top1_unavailable": str(error)}
+        classifier = "ViT-H/14 (torchvision IMAGENET1K_SWAG_E2E_V1, 518 px)"
     return {"n_way_top1": {"mean": round(result["mean"], 4), "max": round(result["max"], 4), "n": result["n"],
-                           "chance": result["chance"], "trials": result["trials"]}}
+                           "chance": result["chance"], "trials": result["trials"], "classifier": classifier}}
