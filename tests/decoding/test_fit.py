@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from brainlens.cli import main
 from brainlens.decoding import fit as fit_module
-from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder
+from brainlens.decoding.fit import TrainConfig, evaluate_decoder, fit_decoder, load_decoder, warmup_share
 from brainlens.store import SPLITS, open_store
 from tests.decoding.poison import poisoned_copy
 
@@ -177,3 +177,15 @@ def test_two_processes_under_accelerate_launch_reach_the_single_process_retrieva
     for way in ("image_top1", "brain_top1"):
         assert single["retrieval"][way] > 0.3
         assert abs(two["retrieval"][way] - single["retrieval"][way]) <= 0.02, (two["retrieval"], single["retrieval"])
+
+
+@pytest.mark.parametrize("share", [0.5, 1 / 60, 0.1, 0.9])
+def test_the_one_cycle_schedule_runs_on_stores_of_one_or_two_batches(share):
+    for total in range(1, 25):
+        optimiser = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        chosen = warmup_share(share, total)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=total, pct_start=chosen)
+        for _ in range(total - 1):
+            optimiser.step()
+            scheduler.step()
+        assert chosen == min(0.5, share) or chosen * total >= 1.5  # lengthened only where the warm-up was under 1.5 steps

@@ -80,6 +80,16 @@ def _flat_normalised(tokens: torch.Tensor) -> torch.Tensor:
     return F.normalize(tokens.flatten(1), dim=-1)
 
 
+def warmup_share(share: float, total_steps: int) -> float:
+    """OneCycle's warm-up share of ``total_steps``: ``share`` (at most half), lengthened where the warm-up would end
+    within the first step — torch divides by the warm-up's length in steps, so a store of one or two batches an epoch
+    would otherwise fail."""
+    share = min(0.5, share)
+    if total_steps > 1 and share * total_steps < 1.5:
+        share = min(0.9, 1.5 / total_steps)
+    return share
+
+
 def _weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for parameter in model.parameters():
@@ -196,7 +206,7 @@ def _train_mindeye(datasets: dict[str, TrainingData], space: TargetSpace, model_
     steps_per_epoch = math.ceil(n_images / (per_subject * len(subjects)))
     total = steps_per_epoch * train.epochs
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=train.max_lr, total_steps=total, final_div_factor=1000,
-                                                    pct_start=min(0.5, train.warmup_epochs / train.epochs))
+                                                    pct_start=warmup_share(train.warmup_epochs / train.epochs, total))
     settings = {"model": model_config.to_dict(), "train": asdict(train), "target": space.to_dict(),
                 "n_images": {name: len(data.train_targets) for name, data in datasets.items()}, "pretrained": pretrained is not None}
     checkpoint = out / "checkpoint.pt"
