@@ -159,8 +159,9 @@ def add_commands(commands) -> None:
         "evaluate",
         help="score reconstructions against the seen images: MindEye's table, MinD-Vis's pair-wise rows, brain fidelity",
         description="Score reconstructions against the seen images with MindEye's table (PixCorr, SSIM, 2-way "
-        "identification with AlexNet(2/5), InceptionV3 and CLIP, EffNet-B and SwAV distances) where the networks' "
-        "files are present, the offline rows of the shipped in-silico convnet and embedder (named as such), "
+        "identification with AlexNet(2/5), InceptionV3 and CLIP, EffNet-B and SwAV distances) and MinD-Vis's 50-way "
+        "top-1 with its ViT-H/14 ImageNet classifier where the networks' files are present, the offline rows of the "
+        "shipped in-silico convnet and embedder (named as such), "
         "MinD-Vis's pair-wise identification on pixels, and with --subject or --encoder, brain-space fidelity. "
         "Writes OUT/metrics.json, OUT/table.png and OUT/config.json.",
     )
@@ -172,11 +173,11 @@ def add_commands(commands) -> None:
     p.add_argument("--out", required=True, help="folder for metrics.json, table.png and config.json")
     p.add_argument("--networks", default="auto",
                    help="'auto' (default: the published networks whose files are present, and the offline ones), "
-                   "'offline', or a comma-separated list of alexnet, inception, clip, effnet, swav, insilico-convnet, "
-                   "insilico-embedder (a listed network whose file is missing is an error)")
+                   "'offline', or a comma-separated list of alexnet, inception, clip, effnet, swav, vit-h-14, "
+                   "insilico-convnet, insilico-embedder (a listed network whose file is missing is an error)")
     p.add_argument("--weights", action="append", metavar="NETWORK=PATH",
                    help="where a network's file is, if not in torch.hub's checkpoints folder or the Hugging Face cache "
-                   "(repeatable), e.g. swav=~/swav_800ep_pretrain.pth.tar")
+                   "(repeatable), e.g. swav=~/swav_800ep_pretrain.pth.tar or vit-h-14=~/vit_h_14_swag-80465313.pth")
     p.add_argument("--subject", type=int, help="add brain fidelity judged by in-silico subject K's ground truth")
     p.add_argument("--encoder", help="add brain fidelity judged by this fitted encoder folder (real data)")
     p.add_argument("--pairwise", choices=("auto", "yes", "no"), default="auto",
