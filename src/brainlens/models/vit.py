@@ -9,8 +9,8 @@ cache, ``torch.hub.get_dir()/checkpoints``. Files saved before torchvision 0.14 
 ``mlp.linear_1`` and ``mlp.linear_2``; they load too.
 
 Preprocessing is the weights' own (:func:`vit_pixels`): resize the shorter side to 518 (bicubic, antialiased),
-centre-crop 518 × 518, ImageNet normalisation. At that size one image costs about 1 TFLOP: minutes per hundred
-images on a GPU, far longer on a CPU.
+centre-crop 518 × 518, ImageNet normalisation. At that size one image costs about 1 TFLOP (torchvision's count,
+1,017 GFLOPs): beyond a few images, a job for a GPU.
 
 >>> net = load_vit_h_14()                                  # from torch.hub's cache
 >>> probabilities = net.probabilities(images)             # images (N, 3, H, W) in [0, 1] → (N, 1000)
